@@ -1,0 +1,27 @@
+//! The contracts of hue-intake as Rust types: the canonical report v1 (SPEC §1), tracking
+//! codes (SPEC §2), category codes (SPEC §6) and the first-party inbound bodies (SPEC §7).
+//!
+//! This crate owns the *shape* of what crosses the gateway's edges and nothing else: no I/O,
+//! no clocks, no randomness, no business rules. Field names and enumeration values are a
+//! contract with the case system and the clients; the committed JSON Schema
+//! (`json/report.v1.schema.json`) is generated from these types and a test fails when the two
+//! drift apart.
+
+#![forbid(unsafe_code)]
+
+pub mod inbound;
+pub mod report;
+pub mod tracking;
+
+pub use inbound::{InboundLocation, InboundMedia, InboundReporter, ReportBody};
+pub use report::*;
+pub use tracking::{TrackingCode, TrackingCodeError};
+
+/// The JSON Schema of the canonical report v1, as generated from the types (Draft 2020-12).
+pub fn report_json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(report::Report);
+    serde_json::to_value(schema).expect("a generated schema is always valid JSON")
+}
+
+/// The committed copy of the schema, for tests and for `hue-intake schema`.
+pub const REPORT_SCHEMA_JSON: &str = include_str!("../json/report.v1.schema.json");
