@@ -18,9 +18,28 @@ pub use report::*;
 pub use tracking::{TrackingCode, TrackingCodeError};
 
 /// The JSON Schema of the canonical report v1, as generated from the types (Draft 2020-12).
+///
+/// Every property is listed as required: the gateway always writes every key, with `null`
+/// where there is no value (SPEC §1), and consumers may rely on that.
 pub fn report_json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(report::Report);
-    serde_json::to_value(schema).expect("a generated schema is always valid JSON")
+    let mut value = serde_json::to_value(schema).expect("a generated schema is always valid JSON");
+    require_every_property(&mut value);
+    value
+}
+
+fn require_every_property(node: &mut serde_json::Value) {
+    match node {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                let all: Vec<serde_json::Value> = props.keys().cloned().map(serde_json::Value::String).collect();
+                map.insert("required".to_owned(), serde_json::Value::Array(all));
+            }
+            map.values_mut().for_each(require_every_property);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(require_every_property),
+        _ => {}
+    }
 }
 
 /// The committed copy of the schema, for tests and for `hue-intake schema`.
