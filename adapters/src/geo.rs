@@ -39,17 +39,25 @@ impl Geo {
     }
 
     pub fn with_boundaries(boundaries: Boundaries) -> Self {
-        Geo { boundaries: Some(boundaries) }
+        Geo {
+            boundaries: Some(boundaries),
+        }
     }
 
     /// Ward and jurisdiction of a WGS 84 point.
     pub fn locate_point(&self, _lat: f64, _lon: f64) -> Placement {
         let _ = &self.boundaries;
-        Placement { ward: None, within_jurisdiction: None }
+        Placement {
+            ward: None,
+            within_jurisdiction: None,
+        }
     }
 
     /// Ward named in address text; `within_jurisdiction` is true when one is found, else null.
     pub fn locate_address(&self, _address: &str) -> Placement {
-        Placement { ward: None, within_jurisdiction: None }
+        Placement {
+            ward: None,
+            within_jurisdiction: None,
+        }
     }
 }

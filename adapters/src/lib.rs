@@ -9,7 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod attachment;
+pub mod error;
 pub mod geo;
+pub mod identity;
 pub mod media;
 pub mod phone;
 pub mod pii;

@@ -22,7 +22,10 @@ pub struct Scrubbed {
 
 /// Replaces phone numbers and email addresses in `text` by placeholders.
 pub fn scrub_contacts(text: &str) -> Scrubbed {
-    Scrubbed { text: text.to_owned(), ..Scrubbed::default() }
+    Scrubbed {
+        text: text.to_owned(),
+        ..Scrubbed::default()
+    }
 }
 
 /// Replaces each whole-word occurrence of the reporter's `name` (case-insensitive) by

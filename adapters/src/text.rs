@@ -23,5 +23,8 @@ pub fn derive_title(description: &str) -> String {
 
 /// ISO 639-1 language of the text with a confidence, or `und` (R3).
 pub fn detect_language(_text: &str) -> Language {
-    Language { code: "und".to_owned(), confidence: 0.0 }
+    Language {
+        code: "und".to_owned(),
+        confidence: 0.0,
+    }
 }
