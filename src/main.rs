@@ -1,1 +1,77 @@
-fn main() {}
+//! The `hue-intake` binary: parses the command line, sets up logging and runs the command.
+//! Exit codes: 0 success, 1 a runtime failure, 2 bad usage or an unreadable input.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hue_intake::cli::{Cli, Command, InputFailure};
+use hue_intake::config::Config;
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Schema => {
+            println!("{}", hue_intake_schemas::REPORT_SCHEMA_JSON.trim_end());
+            Ok(())
+        }
+        Command::Normalize {
+            channel,
+            at,
+            config,
+            files,
+        } => Config::load(config.as_deref()).and_then(|config| {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            hue_intake::cli::normalize(channel, at, &config, &files, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }),
+        Command::Serve { config } => serve(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<InputFailure>() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref())?;
+    hue_intake::telemetry::init_logging(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        hue_intake::run(config, listener, shutdown).await
+    })
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn watch_signals(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("Shutdown signal received.");
+    shutdown.cancel();
+}

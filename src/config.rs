@@ -1,0 +1,260 @@
+//! Typed configuration: embedded defaults → TOML file → environment (`HUE_INTAKE__…`).
+//!
+//! The embedded defaults are `deploy/hue-intake.example.toml` itself, so the documented
+//! reference and the running defaults cannot disagree. This module only reads and checks
+//! configuration; it opens no files beyond the config file and creates nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveTime;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use hue_intake_adapters::attachment::Limits;
+use hue_intake_adapters::triage::Rules;
+use hue_intake_schemas::Channel;
+use serde::Deserialize;
+
+/// The documented defaults, compiled in.
+pub const DEFAULTS_TOML: &str = include_str!("../deploy/hue-intake.example.toml");
+
+/// Prefix of environment variables; sections and keys are separated by `__`.
+pub const ENV_PREFIX: &str = "HUE_INTAKE__";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub store: Store,
+    pub media: Media,
+    pub privacy: Privacy,
+    pub triage: Triage,
+    pub geo: Geo,
+    pub sink: Sink,
+    pub log: Log,
+    #[serde(default)]
+    pub clients: BTreeMap<String, Client>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub request_timeout_secs: u64,
+    pub max_json_bytes: usize,
+    pub max_concurrent_requests: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    pub data_dir: PathBuf,
+    pub group_commit_max_batch: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    pub max_image_bytes: u64,
+    pub max_video_bytes: u64,
+    pub max_audio_bytes: u64,
+    pub max_file_bytes: u64,
+    pub max_report_bytes: u64,
+    pub max_files_per_report: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    pub seal_key: Option<String>,
+    pub seal_key_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Triage {
+    pub night_start: String,
+    pub night_end: String,
+    pub incomplete_hold_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Geo {
+    pub boundaries: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sink {
+    pub kind: SinkKind,
+    pub path: PathBuf,
+    pub batch_size: usize,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkKind {
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+/// A first-party client: its channel and bearer token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    pub channel: Channel,
+    pub token: String,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// Only the embedded defaults (tests and `normalize` without a file build on this).
+    pub fn defaults() -> Config {
+        Self::from_figment(Figment::from(Toml::string(DEFAULTS_TOML)))
+            .expect("the embedded defaults are valid")
+    }
+
+    fn from_figment(figment: Figment) -> anyhow::Result<Config> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.night_rules()?;
+        for (name, client) in &self.clients {
+            if !matches!(client.channel, Channel::App | Channel::Portal) {
+                anyhow::bail!(
+                    "clients.{name}.channel must be app or portal (other channels authenticate their own way)"
+                );
+            }
+            if client.token.len() < 16 {
+                anyhow::bail!("clients.{name}.token must be at least 16 characters");
+            }
+        }
+        if self.store.group_commit_max_batch == 0 || self.sink.batch_size == 0 {
+            anyhow::bail!("store.group_commit_max_batch and sink.batch_size must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// R2's window as configured.
+    pub fn night_rules(&self) -> anyhow::Result<Rules> {
+        let parse = |key: &str, value: &str| {
+            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| {
+                anyhow::anyhow!("triage.{key} must be a local time as HH:MM, e.g. 07:30")
+            })
+        };
+        Ok(Rules {
+            night_start: parse("night_start", &self.triage.night_start)?,
+            night_end: parse("night_end", &self.triage.night_end)?,
+            ..Rules::default()
+        })
+    }
+
+    pub fn media_limits(&self) -> Limits {
+        Limits {
+            image: self.media.max_image_bytes,
+            video: self.media.max_video_bytes,
+            audio: self.media.max_audio_bytes,
+            file: self.media.max_file_bytes,
+            per_report: self.media.max_report_bytes,
+            files_per_report: self.media.max_files_per_report,
+        }
+    }
+
+    /// A path from the config: absolute as is, relative under the data directory.
+    pub fn data_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.store.data_dir.join(path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_the_documented_ones() {
+        let c = Config::defaults();
+        assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.store.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.media.max_image_bytes, 20 * 1024 * 1024);
+        assert_eq!(c.media.max_video_bytes, 100 * 1024 * 1024);
+        assert!(c.clients.is_empty());
+        assert!(c.privacy.seal_key.is_none());
+        let rules = c.night_rules().unwrap();
+        assert_eq!(rules, Rules::default());
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:9999\"\n[clients.mobile]\nchannel = \"app\"\ntoken = \"0123456789abcdef\"\n",
+        )
+        .unwrap();
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(Toml::file(&file))
+            .merge(figment::providers::Serialized::default(
+                "sink.batch_size",
+                7,
+            ));
+        let c = Config::from_figment(figment).unwrap();
+        assert_eq!(c.server.listen.port(), 9999);
+        assert_eq!(c.clients["mobile"].channel, Channel::App);
+        assert_eq!(c.sink.batch_size, 7);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() {
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(Toml::string("[triage]\nnight_end = \"7h30\""));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(err.contains("triage.night_end"), "{err}");
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML)).merge(Toml::string(
+            "[clients.x]\nchannel = \"zalo\"\ntoken = \"0123456789abcdef\"",
+        ));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(err.contains("clients.x.channel"), "{err}");
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(Toml::string("[server]\nlisten_typo = 1"));
+        assert!(Config::from_figment(figment).is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! The OpenAPI 3.1 document of the JSON API, generated from the handlers and types, served at
+//! `/openapi.json` and committed as `schemas/json/openapi.json` (a test fails on drift).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{health, problem, reports};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hue-intake",
+        description = "Intake gateway of Huế's field-report service Hue-S (Decision 30/2022). \
+                       Every error is application/problem+json (RFC 9457).",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    paths(reports::create, reports::status, health::healthz, health::readyz, health::metrics),
+    components(schemas(problem::Problem, reports::Acknowledgement, reports::PublicStatus)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "reports", description = "Reports, interactions and ratings from first-party clients"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
+                "A client's token from [clients.NAME] in the config; it fixes the client's channel.",
+            )).build()),
+        );
+    }
+}
+
+/// The document as JSON.
+pub fn document() -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    // The version is the API's contract version, not the crate's build.
+    doc.info.version = "1".to_owned();
+    serde_json::to_value(doc).expect("the OpenAPI document serialises")
+}
+
+pub async fn serve_document() -> Json<serde_json::Value> {
+    Json(document())
+}

@@ -1,0 +1,193 @@
+//! hue-intake: the intake gateway of Huế's field-report service (Hue-S).
+//!
+//! Layout (see DESIGN.md): [`http`] receives, [`store`] makes durable (group commit),
+//! [`pipeline`] turns stored messages into canonical records, [`deliver`] passes them on
+//! exactly once. [`config`] is typed configuration, [`seal`] keeps personal data sealed (R8),
+//! [`media_store`] holds media by hash, [`telemetry`] sets up logs and metrics. Pure
+//! translation lives in the `hue-intake-adapters` crate, the contracts in
+//! `hue-intake-schemas`; this crate is the only one that does I/O.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod deliver;
+pub mod http;
+pub mod ids;
+pub mod media_store;
+pub mod pipeline;
+pub mod seal;
+pub mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hue_intake_adapters::geo::{Boundaries, Geo};
+use hue_intake_schemas::Channel;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, SinkKind};
+use crate::deliver::{Deliverer, FileSink, Sink};
+use crate::http::{AppState, HttpLimits, auth::Clients};
+use crate::pipeline::{Decoder, Pipeline};
+use crate::seal::Sealer;
+use crate::store::{Options, Store};
+
+/// Runs the gateway on `listener` until `shutdown` is cancelled, then stops accepting,
+/// finishes in-flight requests (and so their commits), drains the pipeline and delivery, and
+/// closes the store.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = telemetry::metrics_handle();
+    let data_dir = config.store.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let sealer = Sealer::from_config(
+        config.privacy.seal_key.as_deref(),
+        &config.privacy.seal_key_id,
+        &data_dir,
+    )?;
+    let clients = clients(&config, listener.local_addr()?)?;
+    let decoder = Arc::new(decoder(&config, &sealer)?);
+    let store = Store::open_sqlite(
+        &data_dir,
+        Options {
+            group_commit_max_batch: config.store.group_commit_max_batch,
+        },
+    )
+    .await
+    .context("opening the store")?;
+
+    let poll_interval = Duration::from_millis(config.sink.poll_interval_ms);
+    let pipeline_stop = CancellationToken::new();
+    let pipeline = tokio::spawn(
+        Pipeline {
+            store: store.clone(),
+            sealer: sealer.clone(),
+            decoder: decoder.clone(),
+            incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
+            poll_interval,
+        }
+        .run(pipeline_stop.clone()),
+    );
+    let sink = match config.sink.kind {
+        SinkKind::File => {
+            let path = config.data_path(&config.sink.path);
+            Sink::File(
+                FileSink::open(&path)
+                    .await
+                    .with_context(|| format!("opening sink file {}", path.display()))?,
+            )
+        }
+    };
+    let deliver_stop = CancellationToken::new();
+    let deliverer = tokio::spawn(
+        Deliverer {
+            store: store.clone(),
+            sink,
+            batch_size: config.sink.batch_size,
+            poll_interval,
+        }
+        .run(deliver_stop.clone()),
+    );
+    let upkeep = tokio::spawn({
+        let metrics = metrics.clone();
+        let stop = deliver_stop.clone();
+        async move {
+            // The exporter does no upkeep of its own; without it histograms grow unbounded.
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => metrics.run_upkeep(),
+                }
+            }
+        }
+    });
+
+    let state = AppState {
+        store: store.clone(),
+        sealer,
+        decoder,
+        clients: Arc::new(clients),
+        media: media_store::MediaStore::new(&data_dir),
+        limits: config.media_limits(),
+        max_json_bytes: config.server.max_json_bytes,
+        metrics,
+    };
+    let limits = HttpLimits {
+        request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+        max_concurrent_requests: config.server.max_concurrent_requests,
+    };
+    tracing::info!(address = %listener.local_addr()?, data_dir = %data_dir.display(), "Listening.");
+    axum::serve(listener, http::router(state, limits))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+
+    tracing::info!("Stopped accepting; draining the pipeline and delivery.");
+    pipeline_stop.cancel();
+    let _ = pipeline.await;
+    deliver_stop.cancel();
+    let _ = deliverer.await;
+    let _ = upkeep.await;
+    store.close().await;
+    tracing::info!("Shut down cleanly.");
+    Ok(())
+}
+
+/// The decoder of a configuration: geography, R2 window and the reporter-ref key.
+pub fn decoder(config: &Config, sealer: &Sealer) -> anyhow::Result<Decoder> {
+    let geo = match &config.geo.boundaries {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading geo.boundaries {}", path.display()))?;
+            Geo::with_boundaries(
+                Boundaries::from_geojson(&text)
+                    .with_context(|| format!("geo.boundaries {}", path.display()))?,
+            )
+        }
+        None => Geo::builtin(),
+    };
+    Ok(Decoder {
+        geo,
+        rules: config.night_rules()?,
+        reporter_key: sealer.reporter_key().to_vec(),
+    })
+}
+
+/// Configured clients, or a development token for the app channel when there are none.
+fn clients(config: &Config, address: std::net::SocketAddr) -> anyhow::Result<Clients> {
+    if !config.clients.is_empty() {
+        return Ok(Clients::new(
+            config
+                .clients
+                .iter()
+                .map(|(name, c)| (name.as_str(), c.channel, c.token.as_str())),
+        ));
+    }
+    let path = config.store.data_dir.join("dev-app.token");
+    let token = match std::fs::read_to_string(&path) {
+        Ok(existing) => existing.trim().to_owned(),
+        Err(_) => {
+            let bytes: [u8; 24] = rand::random();
+            let token = hue_intake_adapters::attachment::hex(&bytes);
+            seal::write_private(&path, token.as_bytes())?;
+            token
+        }
+    };
+    tracing::warn!(
+        token_file = %path.display(),
+        "No clients configured: a development token for the app channel is in the token file. Try: \
+         curl -H \"Authorization: Bearer $(cat {})\" -H 'Content-Type: application/json' \
+         -d '{{\"client_message_id\":\"try-1\",\"description\":\"Đèn đường hỏng trước số 12 Lê Lợi\",\"location\":{{\"lat\":16.4637,\"lon\":107.5909}}}}' \
+         http://{address}/v1/reports",
+        path.display()
+    );
+    Ok(Clients::new([("dev", Channel::App, token.as_str())]))
+}

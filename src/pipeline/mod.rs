@@ -1,0 +1,143 @@
+//! The processing stages after receive: decode → assemble → triage → record, run from the
+//! stored messages by a background worker.
+//!
+//! Nothing here runs before an acknowledgement. The worker takes the oldest unprocessed
+//! messages, turns each into its record with [`Decoder`] (the same pure code `normalize` and
+//! the receive path use), seals the identity and commits records, vault entries, outbox rows
+//! and message states in one transaction. A crash anywhere re-runs the batch: records are
+//! keyed by the id allocated at receive, so nothing is recorded twice. A message that cannot
+//! be decoded any more (a bug, a key rotated away) is quarantined with its reason, raw bytes
+//! kept, instead of blocking the queue.
+
+mod decode;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hue_intake_schemas::DispositionState;
+use tokio_util::sync::CancellationToken;
+
+pub use decode::{Assigned, Decoder, MessageMeta};
+
+use crate::seal::Sealer;
+use crate::store::{NewRecord, Pending, Processed, Store, StoreError};
+
+/// Messages taken per transaction.
+const BATCH: usize = 256;
+
+/// The record stage's worker.
+pub struct Pipeline {
+    pub store: Store,
+    pub sealer: Sealer,
+    pub decoder: Arc<Decoder>,
+    /// How long an incomplete report waits for the reporter before it goes downstream flagged.
+    pub incomplete_hold: chrono::Duration,
+    /// How often to look for work when no wake-up came (a safety net, not the mechanism).
+    pub poll_interval: Duration,
+}
+
+impl Pipeline {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let wake = self.store.wakes().messages;
+        loop {
+            let handled = match self.step().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "Pipeline step failed; retrying.");
+                    0
+                }
+            };
+            if handled == BATCH {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Processes one batch of pending messages; returns how many were taken.
+    pub async fn step(&self) -> Result<usize, StoreError> {
+        let pending = self.store.pending(BATCH).await?;
+        let taken = pending.len();
+        if taken == 0 {
+            return Ok(0);
+        }
+        let mut processed = Processed::default();
+        for message in pending {
+            match self.record_of(&message) {
+                Ok(record) => {
+                    metrics::counter!(
+                        "hue_intake_records_total",
+                        "kind" => kind_label(&record), "disposition" => record.state.clone()
+                    )
+                    .increment(1);
+                    processed.records.push(record);
+                    processed.done.push(message.seq);
+                }
+                Err(reason) => {
+                    tracing::warn!(channel = %message.channel, seq = message.seq, reason = %reason, "Message quarantined.");
+                    metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str()).increment(1);
+                    processed.quarantined.push((message.seq, reason));
+                }
+            }
+        }
+        self.store.commit_processed(processed).await?;
+        Ok(taken)
+    }
+
+    fn record_of(&self, message: &Pending) -> Result<NewRecord, String> {
+        let raw = self
+            .sealer
+            .open(
+                &message.raw_sealed,
+                &raw_associated_data(message.channel, &message.message_id),
+            )
+            .map_err(|e| e.to_string())?;
+        let normalized = self.decoder.decode_stored(message, &raw)?;
+        let report = normalized.report;
+        let identity = serde_json::to_vec(&normalized.identity).expect("identity serialises");
+        let deliver_after = match report.disposition.state {
+            DispositionState::Accepted => Some(report.received_at),
+            DispositionState::Deferred => Some(
+                report
+                    .disposition
+                    .deliver_after
+                    .unwrap_or(report.received_at),
+            ),
+            DispositionState::Incomplete => Some(report.received_at + self.incomplete_hold),
+            DispositionState::Rejected => None,
+        };
+        Ok(NewRecord {
+            id: report.id,
+            tracking_code: report.tracking_code.clone(),
+            kind: report.kind,
+            channel: report.channel,
+            received_at: report.received_at,
+            state: report.disposition.state.as_str().to_owned(),
+            in_reply_to: report.in_reply_to.clone(),
+            body: serde_json::to_string(&report).expect("reports serialise"),
+            reporter_ref: report.reporter.reference.clone(),
+            consent: report.reporter.consent,
+            identity_sealed: self
+                .sealer
+                .seal(&identity, report.id.to_string().as_bytes()),
+            deliver_after,
+        })
+    }
+}
+
+fn kind_label(record: &NewRecord) -> &'static str {
+    match record.kind {
+        hue_intake_schemas::Kind::Report => "report",
+        hue_intake_schemas::Kind::Interaction => "interaction",
+        hue_intake_schemas::Kind::Rating => "rating",
+    }
+}
+
+/// What a raw message's seal is bound to: its unique key.
+pub fn raw_associated_data(channel: hue_intake_schemas::Channel, message_id: &str) -> Vec<u8> {
+    format!("{channel}:{message_id}").into_bytes()
+}

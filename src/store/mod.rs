@@ -1,0 +1,236 @@
+//! The one durable store: raw inbound messages, records, the outbox and the sealed reporter
+//! vault, behind a backend-neutral API.
+//!
+//! Callers speak in terms of the gateway (receive a message, commit records, mark deliveries)
+//! and never see SQL or a backend. `Store` is a closed enum (Stalwart's enum dispatch): the
+//! embedded SQLite backend now, PostgreSQL as a second variant with the same methods later.
+//! What "committed" means is the backend's promise: when `receive` returns `Stored`, the
+//! message survives a crash, and only then may anyone answer 2xx.
+
+mod sqlite;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use hue_intake_schemas::{Channel, Disposition, Kind};
+use uuid::Uuid;
+
+pub use sqlite::{SqliteStore, Wakes};
+
+/// A store error. Texts name the operation, never the data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot take writes now (disk full, writer gone, shutting down): answer 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// What a one-message channel (app, portal, hotline) knows at receive time about the record it
+/// will become, so the acknowledgement can carry its tracking code and disposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    pub record_id: Uuid,
+    pub tracking_code: String,
+    pub kind: Kind,
+    pub disposition: Disposition,
+}
+
+/// A message to store before answering.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub channel: Channel,
+    /// The native id (no channel prefix): the idempotency key within the channel.
+    pub message_id: String,
+    pub received_at: DateTime<Utc>,
+    pub raw_sha256: String,
+    /// Hash of everything that makes this message what it is (raw body and media): a repeat
+    /// with the same key but another fingerprint is a conflict, not a retry.
+    pub fingerprint: String,
+    pub raw_sealed: Vec<u8>,
+    /// JSON: what receive learnt that the raw bytes alone do not say (stored media items).
+    pub meta: String,
+    pub allocation: Option<Allocation>,
+}
+
+/// The answer to [`Store::receive`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// Committed now.
+    Stored {
+        seq: i64,
+        allocation: Option<Allocation>,
+    },
+    /// Already stored earlier with the same content: the first answer, and nothing new.
+    Duplicate { allocation: Option<Allocation> },
+    /// Already stored earlier with different content under the same key.
+    Conflict,
+}
+
+/// A stored message the pipeline has not processed yet.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub seq: i64,
+    pub channel: Channel,
+    pub message_id: String,
+    pub received_at: DateTime<Utc>,
+    pub raw_sha256: String,
+    pub raw_sealed: Vec<u8>,
+    pub meta: String,
+    pub record_id: Option<Uuid>,
+    pub tracking_code: Option<String>,
+}
+
+/// A record ready to commit, with its sealed identity and when it may go downstream.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub id: Uuid,
+    pub tracking_code: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+    pub state: String,
+    pub in_reply_to: Option<String>,
+    /// The canonical JSON.
+    pub body: String,
+    pub reporter_ref: String,
+    pub consent: bool,
+    pub identity_sealed: Vec<u8>,
+    /// `None`: never goes downstream (rejected).
+    pub deliver_after: Option<DateTime<Utc>>,
+}
+
+/// The pipeline's output for a batch of pending messages, committed atomically.
+#[derive(Debug, Clone, Default)]
+pub struct Processed {
+    pub records: Vec<NewRecord>,
+    /// Messages folded into the records above (or yielding none, like receipts).
+    pub done: Vec<i64>,
+    /// Authentic messages that could not be processed: kept raw with the reason (no payload text).
+    pub quarantined: Vec<(i64, String)>,
+}
+
+/// A record due downstream.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub outbox_seq: i64,
+    pub record_id: Uuid,
+    pub body: String,
+}
+
+/// Public status of a tracking code (no personal data).
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub tracking_code: String,
+    pub kind: Kind,
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+    pub disposition: Disposition,
+    pub in_reply_to: Option<String>,
+    /// Processed into a record yet.
+    pub recorded: bool,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Tuning of the store.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub group_commit_max_batch: usize,
+}
+
+/// The store, over one of its backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating and migrating) the embedded SQLite store in `data_dir`.
+    pub async fn open_sqlite(data_dir: &Path, options: Options) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::open(data_dir, options).await?))
+    }
+
+    /// Stores a message durably under its unique (channel, message id), or reports that it is
+    /// already there. Concurrent callers share one transaction (group commit).
+    pub async fn receive(&self, incoming: Incoming) -> Result<Received, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.receive(incoming).await,
+        }
+    }
+
+    /// Is this tracking code a report that an interaction or rating can answer?
+    pub async fn is_report(&self, tracking_code: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.is_report(tracking_code).await,
+        }
+    }
+
+    /// The oldest messages not yet processed, in receive order.
+    pub async fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.pending(limit).await,
+        }
+    }
+
+    /// Commits the pipeline's output: records, vault entries, outbox rows and message states,
+    /// all or nothing. Re-committing the same records is harmless (idempotent by record id).
+    pub async fn commit_processed(&self, processed: Processed) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.commit_processed(processed).await,
+        }
+    }
+
+    /// Records due downstream at `now`, in commit order.
+    pub async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.due(now, limit).await,
+        }
+    }
+
+    /// Undelivered outbox entries of these records (for recovery of the file sink).
+    pub async fn undelivered_of(&self, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.undelivered_of(record_ids).await,
+        }
+    }
+
+    pub async fn mark_delivered(
+        &self,
+        outbox_seqs: Vec<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.mark_delivered(outbox_seqs, at).await,
+        }
+    }
+
+    pub async fn status(&self, tracking_code: &str) -> Result<Option<Status>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.status(tracking_code).await,
+        }
+    }
+
+    /// Proves the store takes writes: a round trip through the writer's transaction.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.check_writable().await,
+        }
+    }
+
+    /// Notifications after commits of new messages and new records.
+    pub fn wakes(&self) -> Wakes {
+        match self {
+            Store::Sqlite(s) => s.wakes(),
+        }
+    }
+
+    /// Waits until the writer has committed everything queued and closed the database.
+    pub async fn close(self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! The embedded SQLite backend: WAL, `synchronous=FULL`, one writer with group commit.
+//!
+//! Every write goes through one task that owns the only writing connection. It takes every
+//! operation waiting in its queue (up to `group_commit_max_batch`), applies each inside a
+//! savepoint of one transaction and commits once, so a hundred concurrent messages cost one
+//! fsync instead of a hundred. Each operation's caller is answered only after that commit, so
+//! a reply means durable. A failing operation rolls back its own savepoint and does not take
+//! its neighbours down; a failing commit answers every operation of the batch with
+//! `Unavailable`. Reads use a separate pool of read-only connections (WAL lets them run
+//! beside the writer).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use hue_intake_schemas::{Channel, Disposition, Kind};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::{
+    Allocation, Due, Incoming, NewRecord, Options, Pending, Processed, Received, Status, StoreError,
+};
+
+/// How often the writer retries an insert whose random tracking code collided.
+const TRACKING_CODE_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: mpsc::Sender<Op>,
+    readers: SqlitePool,
+    /// Becomes true when the writer has drained its queue and closed its connection.
+    closed: watch::Receiver<bool>,
+    /// Wake whoever waits for new stored messages (the pipeline) and new records (delivery).
+    wakes: Wakes,
+}
+
+/// Notifications the writer sends after a commit.
+#[derive(Debug, Clone, Default)]
+pub struct Wakes {
+    pub messages: Arc<tokio::sync::Notify>,
+    pub records: Arc<tokio::sync::Notify>,
+}
+
+/// One write, with the channel its caller waits on.
+enum Op {
+    Receive(Box<Incoming>, oneshot::Sender<Result<Received, StoreError>>),
+    Processed(Processed, oneshot::Sender<Result<(), StoreError>>),
+    Delivered(
+        Vec<i64>,
+        DateTime<Utc>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
+    Heartbeat(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// An operation's outcome, held until the batch commits.
+enum Outcome {
+    Received(Received),
+    Done,
+}
+
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    // Fixed width, so text order is time order.
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt("a stored time is not RFC 3339".to_owned()))
+}
+
+fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|_| StoreError::Corrupt("a stored enumeration value is unknown".to_owned()))
+}
+
+fn enum_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => unreachable!("unit enums serialise as strings"),
+    }
+}
+
+impl SqliteStore {
+    pub async fn open(data_dir: &Path, options: Options) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let connect = SqliteConnectOptions::new()
+            .filename(data_dir.join("hue-intake.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk when it returns (the WAL is fsynced at every commit).
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let mut conn = SqliteConnection::connect_with(&connect).await?;
+        migrate(&mut conn).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(connect.clone().read_only(true))
+            .await?;
+        let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
+        let (closed_tx, closed) = watch::channel(false);
+        let wakes = Wakes::default();
+        tokio::spawn(write_loop(
+            conn,
+            queue,
+            options.group_commit_max_batch.max(1),
+            closed_tx,
+            wakes.clone(),
+        ));
+        Ok(SqliteStore {
+            writer,
+            readers,
+            closed,
+            wakes,
+        })
+    }
+
+    pub fn wakes(&self) -> Wakes {
+        self.wakes.clone()
+    }
+
+    async fn submit<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".to_owned()))?;
+        rx.await.map_err(|_| {
+            StoreError::Unavailable("the writer stopped before committing".to_owned())
+        })?
+    }
+
+    pub async fn receive(&self, incoming: Incoming) -> Result<Received, StoreError> {
+        self.submit(|tx| Op::Receive(Box::new(incoming), tx)).await
+    }
+
+    pub async fn commit_processed(&self, processed: Processed) -> Result<(), StoreError> {
+        self.submit(|tx| Op::Processed(processed, tx)).await
+    }
+
+    pub async fn mark_delivered(
+        &self,
+        seqs: Vec<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.submit(|tx| Op::Delivered(seqs, at, tx)).await
+    }
+
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.submit(Op::Heartbeat).await
+    }
+
+    pub async fn is_report(&self, tracking_code: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT kind FROM records WHERE tracking_code = ?1 \
+             UNION ALL SELECT kind FROM inbound WHERE tracking_code = ?1 LIMIT 1",
+        )
+        .bind(tracking_code)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(
+            matches!(row.map(|r| r.get::<Option<String>, _>(0)), Some(Some(kind)) if kind == "report"),
+        )
+    }
+
+    pub async fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, channel, message_id, received_at, raw_sha256, raw_sealed, meta, record_id, tracking_code \
+             FROM inbound WHERE state = 'received' ORDER BY seq LIMIT ?1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Pending {
+                    seq: row.get(0),
+                    channel: Channel::from_str(row.get::<&str, _>(1))
+                        .map_err(StoreError::Corrupt)?,
+                    message_id: row.get(2),
+                    received_at: parse_ts(row.get(3))?,
+                    raw_sha256: row.get(4),
+                    raw_sealed: row.get(5),
+                    meta: row.get(6),
+                    record_id: row
+                        .get::<Option<&str>, _>(7)
+                        .map(|s| {
+                            Uuid::parse_str(s)
+                                .map_err(|_| StoreError::Corrupt("record id".to_owned()))
+                        })
+                        .transpose()?,
+                    tracking_code: row.get(8),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.seq, o.record_id, r.body FROM outbox o JOIN records r ON r.id = o.record_id \
+             WHERE o.delivered_at IS NULL AND o.not_before <= ?1 ORDER BY o.seq LIMIT ?2",
+        )
+        .bind(ts(now))
+        .bind(limit as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Due {
+                    outbox_seq: row.get(0),
+                    record_id: Uuid::parse_str(row.get::<&str, _>(1))
+                        .map_err(|_| StoreError::Corrupt("record id".to_owned()))?,
+                    body: row.get(2),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn undelivered_of(&self, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
+        let mut seqs = Vec::new();
+        for id in record_ids {
+            let row =
+                sqlx::query("SELECT seq FROM outbox WHERE record_id = ?1 AND delivered_at IS NULL")
+                    .bind(id.to_string())
+                    .fetch_optional(&self.readers)
+                    .await?;
+            seqs.extend(row.map(|r| r.get::<i64, _>(0)));
+        }
+        Ok(seqs)
+    }
+
+    pub async fn status(&self, tracking_code: &str) -> Result<Option<Status>, StoreError> {
+        let recorded = sqlx::query(
+            "SELECT r.kind, r.channel, r.received_at, r.body, o.delivered_at \
+             FROM records r LEFT JOIN outbox o ON o.record_id = r.id WHERE r.tracking_code = ?1",
+        )
+        .bind(tracking_code)
+        .fetch_optional(&self.readers)
+        .await?;
+        if let Some(row) = recorded {
+            let body: serde_json::Value = serde_json::from_str(row.get::<&str, _>(3))
+                .map_err(|_| StoreError::Corrupt("record body".to_owned()))?;
+            let disposition: Disposition = serde_json::from_value(body["disposition"].clone())
+                .map_err(|_| StoreError::Corrupt("record disposition".to_owned()))?;
+            return Ok(Some(Status {
+                tracking_code: tracking_code.to_owned(),
+                kind: parse_enum(row.get(0))?,
+                channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
+                received_at: parse_ts(row.get(2))?,
+                disposition,
+                in_reply_to: body["in_reply_to"].as_str().map(str::to_owned),
+                recorded: true,
+                delivered_at: row.get::<Option<&str>, _>(4).map(parse_ts).transpose()?,
+            }));
+        }
+        let received = sqlx::query(
+            "SELECT kind, channel, received_at, disposition FROM inbound WHERE tracking_code = ?1",
+        )
+        .bind(tracking_code)
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(row) = received else { return Ok(None) };
+        let disposition: Disposition =
+            serde_json::from_str(row.get::<Option<&str>, _>(3).unwrap_or("null"))
+                .map_err(|_| StoreError::Corrupt("inbound disposition".to_owned()))?;
+        Ok(Some(Status {
+            tracking_code: tracking_code.to_owned(),
+            kind: parse_enum(row.get::<Option<&str>, _>(0).unwrap_or("report"))?,
+            channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
+            received_at: parse_ts(row.get(2))?,
+            disposition,
+            in_reply_to: None,
+            recorded: false,
+            delivered_at: None,
+        }))
+    }
+
+    pub async fn close(self) {
+        let SqliteStore {
+            writer,
+            readers,
+            mut closed,
+            ..
+        } = self;
+        drop(writer);
+        // Other clones may still hold the queue open; the writer stops when the last one goes.
+        let _ = closed.wait_for(|done| *done).await;
+        readers.close().await;
+    }
+}
+
+/// Schema migrations, applied in order, each in its own transaction, recorded by version.
+/// Compiled in, so the binary needs no files beside it.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
+
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    for (version, sql) in MIGRATIONS {
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?1")
+                .bind(version)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if applied.is_some() {
+            continue;
+        }
+        let mut tx = conn.begin().await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)")
+            .bind(version)
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn write_loop(
+    mut conn: SqliteConnection,
+    mut queue: mpsc::Receiver<Op>,
+    max_batch: usize,
+    closed: watch::Sender<bool>,
+    wakes: Wakes,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while queue.recv_many(&mut batch, max_batch).await > 0 {
+        let (messages, records) = commit_batch(&mut conn, &mut batch).await;
+        if messages {
+            wakes.messages.notify_one();
+        }
+        if records {
+            wakes.records.notify_one();
+        }
+    }
+    // Queue closed and drained: checkpoint the WAL so the database file is whole on its own.
+    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    let _ = closed.send(true);
+}
+
+/// Applies and commits one batch; answers every operation. Returns whether new messages and
+/// new records were committed (so workers are woken once per batch, not once per message).
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool, bool) {
+    let started = Instant::now();
+    let size = batch.len();
+    let mut results: Vec<(Op, Result<Outcome, StoreError>)> = Vec::with_capacity(size);
+    let began = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
+    if let Err(e) = began {
+        let reason = format!("cannot begin a transaction: {e}");
+        for op in batch.drain(..) {
+            answer(op, Err(StoreError::Unavailable(reason.clone())));
+        }
+        return (false, false);
+    }
+    for op in batch.drain(..) {
+        let result = apply_in_savepoint(conn, &op).await;
+        results.push((op, result));
+    }
+    let committed = sqlx::query("COMMIT").execute(&mut *conn).await;
+    metrics::histogram!("hue_intake_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("hue_intake_commit_batch_size").record(size as f64);
+    let (mut messages, mut records) = (false, false);
+    match committed {
+        Ok(_) => {
+            for (op, result) in results {
+                messages |= matches!(result, Ok(Outcome::Received(Received::Stored { .. })));
+                records |=
+                    matches!((&op, &result), (Op::Processed(p, _), Ok(_)) if !p.records.is_empty());
+                answer(op, result);
+            }
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            tracing::error!(error = %e, batch = size, "Group commit failed; answering the batch as unavailable.");
+            let reason = format!("commit failed: {e}");
+            for (op, _) in results {
+                answer(op, Err(StoreError::Unavailable(reason.clone())));
+            }
+        }
+    }
+    (messages, records)
+}
+
+async fn apply_in_savepoint(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreError> {
+    sqlx::query("SAVEPOINT op").execute(&mut *conn).await?;
+    let result = apply(conn, op).await;
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO op").execute(&mut *conn).await?;
+    }
+    sqlx::query("RELEASE op").execute(&mut *conn).await?;
+    result
+}
+
+async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreError> {
+    match op {
+        Op::Receive(incoming, _) => receive(conn, incoming).await.map(Outcome::Received),
+        Op::Processed(processed, _) => {
+            processed_rows(conn, processed).await?;
+            Ok(Outcome::Done)
+        }
+        Op::Delivered(seqs, at, _) => {
+            for seq in seqs {
+                sqlx::query(
+                    "UPDATE outbox SET delivered_at = ?1, attempts = attempts + 1 WHERE seq = ?2 AND delivered_at IS NULL",
+                )
+                .bind(ts(*at))
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok(Outcome::Done)
+        }
+        Op::Heartbeat(_) => {
+            sqlx::query("INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
+                .bind(ts(Utc::now()))
+                .execute(&mut *conn)
+                .await?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+async fn receive(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Received, StoreError> {
+    let mut allocation = incoming.allocation.clone();
+    for _ in 0..TRACKING_CODE_ATTEMPTS {
+        let inserted = sqlx::query(
+            "INSERT INTO inbound (channel, message_id, received_at, raw_sha256, fingerprint, raw_sealed, meta, \
+                                  kind, record_id, tracking_code, disposition) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (channel, message_id) DO NOTHING RETURNING seq",
+        )
+        .bind(incoming.channel.as_str())
+        .bind(&incoming.message_id)
+        .bind(ts(incoming.received_at))
+        .bind(&incoming.raw_sha256)
+        .bind(&incoming.fingerprint)
+        .bind(&incoming.raw_sealed)
+        .bind(&incoming.meta)
+        .bind(allocation.as_ref().map(|a| enum_text(&a.kind)))
+        .bind(allocation.as_ref().map(|a| a.record_id.to_string()))
+        .bind(allocation.as_ref().map(|a| a.tracking_code.clone()))
+        .bind(allocation.as_ref().map(|a| serde_json::to_string(&a.disposition).expect("serialisable")))
+        .fetch_optional(&mut *conn)
+        .await;
+        match inserted {
+            Ok(Some(row)) => {
+                return Ok(Received::Stored {
+                    seq: row.get(0),
+                    allocation,
+                });
+            }
+            Ok(None) => return earlier(conn, incoming).await,
+            Err(sqlx::Error::Database(e)) if e.message().contains("inbound.tracking_code") => {
+                if let Some(a) = allocation.as_mut() {
+                    a.tracking_code = crate::ids::new_tracking_code().to_string();
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Unavailable(
+        "could not find a free tracking code".to_owned(),
+    ))
+}
+
+/// The first answer to a message stored before, or a conflict if its content differs.
+async fn earlier(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Received, StoreError> {
+    let row = sqlx::query(
+        "SELECT fingerprint, kind, record_id, tracking_code, disposition FROM inbound \
+         WHERE channel = ?1 AND message_id = ?2",
+    )
+    .bind(incoming.channel.as_str())
+    .bind(&incoming.message_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if row.get::<&str, _>(0) != incoming.fingerprint {
+        return Ok(Received::Conflict);
+    }
+    let allocation = match (
+        row.get::<Option<&str>, _>(1),
+        row.get::<Option<&str>, _>(2),
+        row.get::<Option<String>, _>(3),
+        row.get::<Option<&str>, _>(4),
+    ) {
+        (Some(kind), Some(id), Some(tracking_code), Some(disposition)) => Some(Allocation {
+            kind: parse_enum::<Kind>(kind)?,
+            record_id: Uuid::parse_str(id)
+                .map_err(|_| StoreError::Corrupt("record id".to_owned()))?,
+            tracking_code,
+            disposition: serde_json::from_str(disposition)
+                .map_err(|_| StoreError::Corrupt("disposition".to_owned()))?,
+        }),
+        _ => None,
+    };
+    Ok(Received::Duplicate { allocation })
+}
+
+async fn processed_rows(
+    conn: &mut SqliteConnection,
+    processed: &Processed,
+) -> Result<(), StoreError> {
+    for record in &processed.records {
+        insert_record(conn, record).await?;
+    }
+    for seq in &processed.done {
+        sqlx::query("UPDATE inbound SET state = 'processed' WHERE seq = ?1")
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (seq, reason) in &processed.quarantined {
+        sqlx::query("UPDATE inbound SET state = 'quarantined', error = ?2 WHERE seq = ?1")
+            .bind(seq)
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn insert_record(conn: &mut SqliteConnection, record: &NewRecord) -> Result<(), StoreError> {
+    let id = record.id.to_string();
+    let inserted = sqlx::query(
+        "INSERT INTO records (id, tracking_code, kind, channel, received_at, state, in_reply_to, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&record.tracking_code)
+    .bind(enum_text(&record.kind))
+    .bind(record.channel.as_str())
+    .bind(ts(record.received_at))
+    .bind(&record.state)
+    .bind(&record.in_reply_to)
+    .bind(&record.body)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        // Already committed by an earlier run of the pipeline: nothing more to do.
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reporter_vault (record_id, reporter_ref, consent, sealed, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(&id)
+    .bind(&record.reporter_ref)
+    .bind(record.consent)
+    .bind(&record.identity_sealed)
+    .bind(ts(Utc::now()))
+    .execute(&mut *conn)
+    .await?;
+    if let Some(after) = record.deliver_after {
+        sqlx::query("INSERT INTO outbox (record_id, not_before) VALUES (?1, ?2)")
+            .bind(&id)
+            .bind(ts(after))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn answer(op: Op, result: Result<Outcome, StoreError>) {
+    // A caller that gave up (timeout, client gone) has dropped its receiver; the write stands.
+    match op {
+        Op::Receive(_, tx) => {
+            let _ = tx.send(result.map(|o| match o {
+                Outcome::Received(r) => r,
+                Outcome::Done => unreachable!("receive yields Received"),
+            }));
+        }
+        Op::Processed(_, tx) | Op::Delivered(_, _, tx) | Op::Heartbeat(tx) => {
+            let _ = tx.send(result.map(|_| ()));
+        }
+    }
+}
