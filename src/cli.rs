@@ -93,33 +93,17 @@ pub fn normalize(
     let limits = config.media_limits();
     for file in files {
         let name = file.display().to_string();
-        let fail = |reason: String| InputFailure {
-            file: name.clone(),
-            reason,
-        };
+        let fail = |reason: String| InputFailure { file: name.clone(), reason };
         let raw = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let checked = app::parse(&raw).map_err(|e| {
-            fail(format!(
-                "{} (at {})",
-                e.detail,
-                if e.pointer.is_empty() {
-                    "/"
-                } else {
-                    &e.pointer
-                }
-            ))
-        })?;
+        let checked = app::parse(&raw)
+            .map_err(|e| fail(format!("{} (at {})", e.detail, if e.pointer.is_empty() { "/" } else { &e.pointer })))?;
         let mut media = Vec::new();
         let mut total = 0u64;
         for (i, m) in checked.body.media.iter().enumerate() {
             let pointer = format!("/media/{i}");
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(m.data_base64.trim())
-                .map_err(|_| {
-                    fail(format!(
-                        "data_base64 is not valid base64 (at {pointer}/data_base64)"
-                    ))
-                })?;
+                .map_err(|_| fail(format!("data_base64 is not valid base64 (at {pointer}/data_base64)")))?;
             total += bytes.len() as u64;
             media.push(
                 attachment::describe(&bytes, &limits, total, &pointer)
@@ -151,12 +135,8 @@ pub fn normalize(
 fn offline_sealer(config: &Config) -> anyhow::Result<Sealer> {
     let key_id = &config.privacy.seal_key_id;
     if config.privacy.seal_key.is_some() || config.store.data_dir.join("seal.key").exists() {
-        return Sealer::from_config(
-            config.privacy.seal_key.as_deref(),
-            key_id,
-            &config.store.data_dir,
-        )
-        .context("privacy.seal_key");
+        return Sealer::from_config(config.privacy.seal_key.as_deref(), key_id, &config.store.data_dir)
+            .context("privacy.seal_key");
     }
     eprintln!("note: no sealing key configured; reporter.ref values use a throw-away key");
     Ok(Sealer::new(key_id, &rand::random()))

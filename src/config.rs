@@ -139,14 +139,11 @@ impl Config {
 
     /// Only the embedded defaults (tests and `normalize` without a file build on this).
     pub fn defaults() -> Config {
-        Self::from_figment(Figment::from(Toml::string(DEFAULTS_TOML)))
-            .expect("the embedded defaults are valid")
+        Self::from_figment(Figment::from(Toml::string(DEFAULTS_TOML))).expect("the embedded defaults are valid")
     }
 
     fn from_figment(figment: Figment) -> anyhow::Result<Config> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -172,9 +169,8 @@ impl Config {
     /// R2's window as configured.
     pub fn night_rules(&self) -> anyhow::Result<Rules> {
         let parse = |key: &str, value: &str| {
-            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| {
-                anyhow::anyhow!("triage.{key} must be a local time as HH:MM, e.g. 07:30")
-            })
+            NaiveTime::parse_from_str(value, "%H:%M")
+                .map_err(|_| anyhow::anyhow!("triage.{key} must be a local time as HH:MM, e.g. 07:30"))
         };
         Ok(Rules {
             night_start: parse("night_start", &self.triage.night_start)?,
@@ -196,11 +192,7 @@ impl Config {
 
     /// A path from the config: absolute as is, relative under the data directory.
     pub fn data_path(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.store.data_dir.join(path)
-        }
+        if path.is_absolute() { path.to_path_buf() } else { self.store.data_dir.join(path) }
     }
 }
 
@@ -232,10 +224,7 @@ mod tests {
         .unwrap();
         let figment = Figment::from(Toml::string(DEFAULTS_TOML))
             .merge(Toml::file(&file))
-            .merge(figment::providers::Serialized::default(
-                "sink.batch_size",
-                7,
-            ));
+            .merge(figment::providers::Serialized::default("sink.batch_size", 7));
         let c = Config::from_figment(figment).unwrap();
         assert_eq!(c.server.listen.port(), 9999);
         assert_eq!(c.clients["mobile"].channel, Channel::App);
@@ -244,17 +233,14 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_key_named() {
-        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
-            .merge(Toml::string("[triage]\nnight_end = \"7h30\""));
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML)).merge(Toml::string("[triage]\nnight_end = \"7h30\""));
         let err = Config::from_figment(figment).unwrap_err().to_string();
         assert!(err.contains("triage.night_end"), "{err}");
-        let figment = Figment::from(Toml::string(DEFAULTS_TOML)).merge(Toml::string(
-            "[clients.x]\nchannel = \"zalo\"\ntoken = \"0123456789abcdef\"",
-        ));
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(Toml::string("[clients.x]\nchannel = \"zalo\"\ntoken = \"0123456789abcdef\""));
         let err = Config::from_figment(figment).unwrap_err().to_string();
         assert!(err.contains("clients.x.channel"), "{err}");
-        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
-            .merge(Toml::string("[server]\nlisten_typo = 1"));
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML)).merge(Toml::string("[server]\nlisten_typo = 1"));
         assert!(Config::from_figment(figment).is_err());
     }
 }

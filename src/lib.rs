@@ -39,30 +39,42 @@ use crate::store::{Options, Store};
 /// Runs the gateway on `listener` until `shutdown` is cancelled, then stops accepting,
 /// finishes in-flight requests (and so their commits), drains the pipeline and delivery, and
 /// closes the store.
-pub async fn run(
-    config: Config,
-    listener: TcpListener,
+pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let running = start(config, listener).await?;
+    shutdown.cancelled().await;
+    running.stop().await
+}
+
+/// A started gateway.
+pub struct Running {
+    pub address: std::net::SocketAddr,
+    /// Records delivered downstream since start: lets a caller wait for delivery without polling.
+    pub delivered: tokio::sync::watch::Receiver<u64>,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Graceful shutdown: what `run` does on SIGTERM.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await.context("the server task panicked")?
+    }
+}
+
+/// Sets everything up (so configuration and store errors surface here) and starts serving.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    let address = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
     let metrics = telemetry::metrics_handle();
     let data_dir = config.store.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let sealer = Sealer::from_config(
-        config.privacy.seal_key.as_deref(),
-        &config.privacy.seal_key_id,
-        &data_dir,
-    )?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, &data_dir)?;
     let clients = clients(&config, listener.local_addr()?)?;
     let decoder = Arc::new(decoder(&config, &sealer)?);
-    let store = Store::open_sqlite(
-        &data_dir,
-        Options {
-            group_commit_max_batch: config.store.group_commit_max_batch,
-        },
-    )
-    .await
-    .context("opening the store")?;
+    let store = Store::open_sqlite(&data_dir, Options { group_commit_max_batch: config.store.group_commit_max_batch })
+        .await
+        .context("opening the store")?;
 
     let poll_interval = Duration::from_millis(config.sink.poll_interval_ms);
     let pipeline_stop = CancellationToken::new();
@@ -79,20 +91,18 @@ pub async fn run(
     let sink = match config.sink.kind {
         SinkKind::File => {
             let path = config.data_path(&config.sink.path);
-            Sink::File(
-                FileSink::open(&path)
-                    .await
-                    .with_context(|| format!("opening sink file {}", path.display()))?,
-            )
+            Sink::File(FileSink::open(&path).await.with_context(|| format!("opening sink file {}", path.display()))?)
         }
     };
     let deliver_stop = CancellationToken::new();
+    let (delivered_tx, delivered) = tokio::sync::watch::channel(0);
     let deliverer = tokio::spawn(
         Deliverer {
             store: store.clone(),
             sink,
             batch_size: config.sink.batch_size,
             poll_interval,
+            delivered: delivered_tx,
         }
         .run(deliver_stop.clone()),
     );
@@ -124,52 +134,46 @@ pub async fn run(
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
         max_concurrent_requests: config.server.max_concurrent_requests,
     };
-    tracing::info!(address = %listener.local_addr()?, data_dir = %data_dir.display(), "Listening.");
-    axum::serve(listener, http::router(state, limits))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
-
-    tracing::info!("Stopped accepting; draining the pipeline and delivery.");
-    pipeline_stop.cancel();
-    let _ = pipeline.await;
-    deliver_stop.cancel();
-    let _ = deliverer.await;
-    let _ = upkeep.await;
-    store.close().await;
-    tracing::info!("Shut down cleanly.");
-    Ok(())
+    tracing::info!(%address, data_dir = %data_dir.display(), "Listening.");
+    let serve_until = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, http::router(state, limits))
+            .with_graceful_shutdown(serve_until.cancelled_owned())
+            .await
+            .context("serving HTTP");
+        tracing::info!("Stopped accepting; draining the pipeline and delivery.");
+        // The pipeline first, so that what it records can still be delivered.
+        pipeline_stop.cancel();
+        let _ = pipeline.await;
+        deliver_stop.cancel();
+        let _ = deliverer.await;
+        let _ = upkeep.await;
+        store.close().await;
+        tracing::info!("Shut down cleanly.");
+        served
+    });
+    Ok(Running { address, delivered, shutdown, task })
 }
 
 /// The decoder of a configuration: geography, R2 window and the reporter-ref key.
 pub fn decoder(config: &Config, sealer: &Sealer) -> anyhow::Result<Decoder> {
     let geo = match &config.geo.boundaries {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading geo.boundaries {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading geo.boundaries {}", path.display()))?;
             Geo::with_boundaries(
-                Boundaries::from_geojson(&text)
-                    .with_context(|| format!("geo.boundaries {}", path.display()))?,
+                Boundaries::from_geojson(&text).with_context(|| format!("geo.boundaries {}", path.display()))?,
             )
         }
         None => Geo::builtin(),
     };
-    Ok(Decoder {
-        geo,
-        rules: config.night_rules()?,
-        reporter_key: sealer.reporter_key().to_vec(),
-    })
+    Ok(Decoder { geo, rules: config.night_rules()?, reporter_key: sealer.reporter_key().to_vec() })
 }
 
 /// Configured clients, or a development token for the app channel when there are none.
 fn clients(config: &Config, address: std::net::SocketAddr) -> anyhow::Result<Clients> {
     if !config.clients.is_empty() {
-        return Ok(Clients::new(
-            config
-                .clients
-                .iter()
-                .map(|(name, c)| (name.as_str(), c.channel, c.token.as_str())),
-        ));
+        return Ok(Clients::new(config.clients.iter().map(|(name, c)| (name.as_str(), c.channel, c.token.as_str()))));
     }
     let path = config.store.data_dir.join("dev-app.token");
     let token = match std::fs::read_to_string(&path) {

@@ -15,12 +15,7 @@ fn main() -> ExitCode {
             println!("{}", hue_intake_schemas::REPORT_SCHEMA_JSON.trim_end());
             Ok(())
         }
-        Command::Normalize {
-            channel,
-            at,
-            config,
-            files,
-        } => Config::load(config.as_deref()).and_then(|config| {
+        Command::Normalize { channel, at, config, files } => Config::load(config.as_deref()).and_then(|config| {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             hue_intake::cli::normalize(channel, at, &config, &files, &mut out)?;
@@ -45,9 +40,7 @@ fn main() -> ExitCode {
 fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(config.as_deref())?;
     hue_intake::telemetry::init_logging(&config.log);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await

@@ -47,9 +47,7 @@ impl Staged {
 
 impl MediaStore {
     pub fn new(data_dir: &Path) -> Self {
-        MediaStore {
-            root: data_dir.join("media"),
-        }
+        MediaStore { root: data_dir.join("media") }
     }
 
     pub async fn begin(&self, pointer: String) -> std::io::Result<Upload> {
@@ -57,15 +55,7 @@ impl MediaStore {
         tokio::fs::create_dir_all(&tmp).await?;
         let temp = tmp.join(uuid::Uuid::now_v7().to_string());
         let file = tokio::fs::File::create(&temp).await?;
-        Ok(Upload {
-            temp,
-            file,
-            hasher: Sha256::new(),
-            head: Vec::new(),
-            kind: None,
-            bytes: 0,
-            pointer,
-        })
+        Ok(Upload { temp, file, hasher: Sha256::new(), head: Vec::new(), kind: None, bytes: 0, pointer })
     }
 
     /// Stages bytes held in memory (inline base64 media).
@@ -80,10 +70,7 @@ impl MediaStore {
         let mut upload = self.begin(pointer).await?;
         upload.file.write_all(bytes).await?;
         upload.file.sync_all().await?;
-        Ok(Staged {
-            temp: upload.temp,
-            item,
-        })
+        Ok(Staged { temp: upload.temp, item })
     }
 
     /// Moves staged files into place and makes that durable. (Discarding them afterwards is
@@ -113,21 +100,14 @@ impl MediaStore {
 
     /// Where a stored file lives.
     pub fn path_of(&self, sha256_hex: &str) -> PathBuf {
-        self.root
-            .join(&sha256_hex[..2.min(sha256_hex.len())])
-            .join(sha256_hex)
+        self.root.join(&sha256_hex[..2.min(sha256_hex.len())]).join(sha256_hex)
     }
 }
 
 impl Upload {
     /// Takes the next chunk: sniffs once enough bytes arrived, enforces the caps as the file
     /// grows. `report_bytes` is the report's media total including this chunk.
-    pub async fn push(
-        &mut self,
-        chunk: &[u8],
-        limits: &Limits,
-        report_bytes: u64,
-    ) -> Result<(), UploadError> {
+    pub async fn push(&mut self, chunk: &[u8], limits: &Limits, report_bytes: u64) -> Result<(), UploadError> {
         self.bytes += chunk.len() as u64;
         if self.kind.is_none() {
             let need = SNIFF_LEN - self.head.len().min(SNIFF_LEN);
@@ -157,16 +137,11 @@ impl Upload {
             // Images are capped (20 MiB by default), so reading one back is bounded; the EXIF
             // parser is synchronous CPU work and runs off the async threads.
             let bytes = tokio::fs::read(&self.temp).await?;
-            tokio::task::spawn_blocking(move || media::exif_gps(&bytes))
-                .await
-                .unwrap_or(None)
+            tokio::task::spawn_blocking(move || media::exif_gps(&bytes)).await.unwrap_or(None)
         } else {
             None
         };
-        Ok(Staged {
-            temp: self.temp,
-            item: attachment::item(kind, mime, self.bytes, sha, gps),
-        })
+        Ok(Staged { temp: self.temp, item: attachment::item(kind, mime, self.bytes, sha, gps) })
     }
 
     /// Abandons the upload and its temporary file.
@@ -178,9 +153,7 @@ impl Upload {
 
 async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-        .await
-        .map_err(std::io::Error::other)?
+    tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all()).await.map_err(std::io::Error::other)?
 }
 
 /// Why an upload failed: the client's fault (refused) or ours (I/O).

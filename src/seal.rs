@@ -30,9 +30,7 @@ pub struct Sealer {
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Sealer").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -52,20 +50,12 @@ impl Sealer {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
         mac.update(b"hue-intake reporter-ref v1");
         let reporter_key = mac.finalize().into_bytes().into();
-        Sealer {
-            key_id: key_id.to_owned(),
-            cipher,
-            reporter_key,
-        }
+        Sealer { key_id: key_id.to_owned(), cipher, reporter_key }
     }
 
     /// The sealer of the configuration: the configured key, or a development key kept in the
     /// data directory (made on first use, with a warning), so a first run needs no setup.
-    pub fn from_config(
-        configured: Option<&str>,
-        key_id: &str,
-        data_dir: &Path,
-    ) -> anyhow::Result<Self> {
+    pub fn from_config(configured: Option<&str>, key_id: &str, data_dir: &Path) -> anyhow::Result<Self> {
         let key = match configured {
             Some(encoded) => decode_key(encoded).context("privacy.seal_key")?,
             None => dev_key(data_dir)?,
@@ -81,13 +71,7 @@ impl Sealer {
         let nonce = XNonce::generate();
         let ciphertext = self
             .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: associated,
-                },
-            )
+            .encrypt(&nonce, Payload { msg: plaintext, aad: associated })
             .expect("encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(1 + self.key_id.len() + NONCE_LEN + ciphertext.len());
         out.push(self.key_id.len() as u8);
@@ -105,21 +89,11 @@ impl Sealer {
         }
         let (key_id, rest) = rest.split_at(id_len);
         if key_id != self.key_id.as_bytes() {
-            return Err(SealError::UnknownKey(
-                String::from_utf8_lossy(key_id).into_owned(),
-            ));
+            return Err(SealError::UnknownKey(String::from_utf8_lossy(key_id).into_owned()));
         }
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| SealError::Format)?;
-        self.cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: ciphertext,
-                    aad: associated,
-                },
-            )
-            .map_err(|_| SealError::Open)
+        self.cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: associated }).map_err(|_| SealError::Open)
     }
 }
 
@@ -127,9 +101,7 @@ fn decode_key(encoded: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|_| anyhow::anyhow!("must be base64"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("must be 32 bytes (44 base64 characters)"))
+    bytes.try_into().map_err(|_| anyhow::anyhow!("must be 32 bytes (44 base64 characters)"))
 }
 
 fn dev_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
@@ -138,14 +110,8 @@ fn dev_key(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         return decode_key(&existing).with_context(|| format!("{}", path.display()));
     }
     let key: [u8; 32] = rand::random();
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    write_private(
-        &path,
-        base64::engine::general_purpose::STANDARD
-            .encode(key)
-            .as_bytes(),
-    )?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    write_private(&path, base64::engine::general_purpose::STANDARD.encode(key).as_bytes())?;
     tracing::warn!(
         path = %path.display(),
         "No privacy.seal_key configured: generated a development sealing key. Set privacy.seal_key in production."
@@ -160,9 +126,7 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(contents)?;
     file.sync_all()?;
     Ok(())
@@ -176,29 +140,15 @@ mod tests {
     fn round_trip_and_binding_to_the_row() {
         let sealer = Sealer::new("k1", &[7; 32]);
         let sealed = sealer.seal(b"0905 123 456", b"record-1");
-        assert!(
-            !sealed.windows(3).any(|w| w == b"905"),
-            "no plaintext in the sealed value"
-        );
+        assert!(!sealed.windows(3).any(|w| w == b"905"), "no plaintext in the sealed value");
         assert_eq!(sealer.open(&sealed, b"record-1").unwrap(), b"0905 123 456");
-        assert!(matches!(
-            sealer.open(&sealed, b"record-2"),
-            Err(SealError::Open)
-        ));
+        assert!(matches!(sealer.open(&sealed, b"record-2"), Err(SealError::Open)));
         let other = Sealer::new("k2", &[7; 32]);
-        assert!(
-            matches!(other.open(&sealed, b"record-1"), Err(SealError::UnknownKey(k)) if k == "k1")
-        );
+        assert!(matches!(other.open(&sealed, b"record-1"), Err(SealError::UnknownKey(k)) if k == "k1"));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(matches!(
-            sealer.open(&tampered, b"record-1"),
-            Err(SealError::Open)
-        ));
-        assert!(matches!(
-            sealer.open(&sealed[..10], b"record-1"),
-            Err(SealError::Format)
-        ));
+        assert!(matches!(sealer.open(&tampered, b"record-1"), Err(SealError::Open)));
+        assert!(matches!(sealer.open(&sealed[..10], b"record-1"), Err(SealError::Format)));
     }
 
     #[test]
@@ -224,9 +174,6 @@ mod tests {
         assert!(Sealer::from_config(Some("AAAA"), "k1", dir.path()).is_err());
         let key = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
         assert!(Sealer::from_config(Some(&key), "k1", dir.path()).is_ok());
-        assert!(
-            !dir.path().join("seal.key").exists(),
-            "no dev key when one is configured"
-        );
+        assert!(!dir.path().join("seal.key").exists(), "no dev key when one is configured");
     }
 }

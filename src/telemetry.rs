@@ -21,16 +21,9 @@ pub fn init_logging(log: &Log) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init()
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     } else {
         builder.compact().try_init()
     };
@@ -47,9 +40,7 @@ pub fn metrics_handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Full("hue_intake_commit_seconds".to_owned()),
-                    &[
-                        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
-                    ],
+                    &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0],
                 )
                 .and_then(|b| {
                     b.set_buckets_for_metric(
@@ -69,36 +60,15 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!(
-        "hue_intake_messages_received_total",
-        "Inbound messages stored, by channel."
-    );
-    metrics::describe_counter!(
-        "hue_intake_messages_duplicate_total",
-        "Repeats of stored messages, by channel."
-    );
-    metrics::describe_counter!(
-        "hue_intake_requests_refused_total",
-        "Inbound requests refused, by channel and status."
-    );
-    metrics::describe_counter!(
-        "hue_intake_records_total",
-        "Records made, by kind and disposition."
-    );
+    metrics::describe_counter!("hue_intake_messages_received_total", "Inbound messages stored, by channel.");
+    metrics::describe_counter!("hue_intake_messages_duplicate_total", "Repeats of stored messages, by channel.");
+    metrics::describe_counter!("hue_intake_requests_refused_total", "Inbound requests refused, by channel and status.");
+    metrics::describe_counter!("hue_intake_records_total", "Records made, by kind and disposition.");
     metrics::describe_counter!(
         "hue_intake_quarantined_total",
         "Stored messages that could not be processed, by channel."
     );
-    metrics::describe_counter!(
-        "hue_intake_delivered_total",
-        "Records passed downstream, by sink."
-    );
-    metrics::describe_histogram!(
-        "hue_intake_commit_seconds",
-        "Duration of one group-commit transaction."
-    );
-    metrics::describe_histogram!(
-        "hue_intake_commit_batch_size",
-        "Operations per group-commit transaction."
-    );
+    metrics::describe_counter!("hue_intake_delivered_total", "Records passed downstream, by sink.");
+    metrics::describe_histogram!("hue_intake_commit_seconds", "Duration of one group-commit transaction.");
+    metrics::describe_histogram!("hue_intake_commit_batch_size", "Operations per group-commit transaction.");
 }

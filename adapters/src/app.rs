@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use hue_intake_schemas::{
-    Category, Channel, Kind, Language, Location, LocationSource, MediaItem, REPORT_SCHEMA_ID,
-    Report, ReportBody, Reporter, Source, TrackingCode,
+    Category, Channel, Kind, Language, Location, LocationSource, MediaItem, REPORT_SCHEMA_ID, Report, ReportBody,
+    Reporter, Source, TrackingCode,
 };
 use uuid::Uuid;
 
@@ -76,26 +76,19 @@ pub fn parse(body: &[u8]) -> Result<Checked, InputError> {
 pub fn check(body: ReportBody) -> Result<Checked, InputError> {
     let id = &body.client_message_id;
     if id.trim().is_empty() {
-        return Err(InputError::new(
-            Refusal::Missing,
-            "/client_message_id",
-            "client_message_id must not be empty",
-        ));
+        return Err(InputError::new(Refusal::Missing, "/client_message_id", "client_message_id must not be empty"));
     }
     if id.chars().count() > MAX_CLIENT_MESSAGE_ID || id.chars().any(char::is_control) {
         return Err(InputError::new(
             Refusal::Invalid,
             "/client_message_id",
-            format!(
-                "client_message_id must be at most {MAX_CLIENT_MESSAGE_ID} characters without control characters"
-            ),
+            format!("client_message_id must be at most {MAX_CLIENT_MESSAGE_ID} characters without control characters"),
         ));
     }
     let in_reply_to = match &body.in_reply_to {
         None => None,
         Some(code) => Some(
-            TrackingCode::parse(code)
-                .map_err(|e| InputError::new(Refusal::Invalid, "/in_reply_to", e.to_string()))?,
+            TrackingCode::parse(code).map_err(|e| InputError::new(Refusal::Invalid, "/in_reply_to", e.to_string()))?,
         ),
     };
     if body.rating.is_some() && in_reply_to.is_none() {
@@ -105,16 +98,10 @@ pub fn check(body: ReportBody) -> Result<Checked, InputError> {
             "a rating needs in_reply_to: the tracking code of the report it rates (R9)",
         ));
     }
-    let has_description = body
-        .description
-        .as_deref()
-        .is_some_and(|d| !text::clean(d).is_empty());
+    let has_description = body.description.as_deref().is_some_and(|d| !text::clean(d).is_empty());
     if !has_description && body.rating.is_none() {
-        let what = if in_reply_to.is_some() {
-            "an interaction needs its text"
-        } else {
-            "a report needs a description (R4)"
-        };
+        let what =
+            if in_reply_to.is_some() { "an interaction needs its text" } else { "a report needs a description (R4)" };
         return Err(InputError::new(Refusal::Missing, "/description", what));
     }
     if let Some(location) = &body.location {
@@ -137,18 +124,10 @@ pub fn check(body: ReportBody) -> Result<Checked, InputError> {
             }
             (None, None) => {}
             (Some(_), None) => {
-                return Err(InputError::new(
-                    Refusal::Missing,
-                    "/location/lon",
-                    "lat without lon",
-                ));
+                return Err(InputError::new(Refusal::Missing, "/location/lon", "lat without lon"));
             }
             (None, Some(_)) => {
-                return Err(InputError::new(
-                    Refusal::Missing,
-                    "/location/lat",
-                    "lon without lat",
-                ));
+                return Err(InputError::new(Refusal::Missing, "/location/lat", "lon without lat"));
             }
         }
     }
@@ -164,18 +143,10 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
     let inbound_reporter = body.reporter.clone().unwrap_or_default();
     let name = non_empty(inbound_reporter.name.as_deref().map(text::clean));
     let phone_raw = non_empty(inbound_reporter.phone.as_deref().map(text::clean));
-    let email = non_empty(
-        inbound_reporter
-            .email
-            .as_deref()
-            .map(|e| text::clean(e).to_lowercase()),
-    );
+    let email = non_empty(inbound_reporter.email.as_deref().map(|e| text::clean(e).to_lowercase()));
     let mut identity = Identity {
         account_id: non_empty(body.account_id.as_deref().map(text::clean)),
-        phone_e164: phone_raw
-            .as_deref()
-            .and_then(crate::phone::normalize_vn)
-            .map(|p| p.e164),
+        phone_e164: phone_raw.as_deref().and_then(crate::phone::normalize_vn).map(|p| p.e164),
         name,
         phone_raw,
         email,
@@ -190,22 +161,9 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         identity.emails_in_text.extend(scrubbed.emails);
         scrubbed.text
     };
-    let description = body
-        .description
-        .as_deref()
-        .map(&mut scrub)
-        .unwrap_or_default();
-    let given_title = body
-        .title
-        .as_deref()
-        .map(&mut scrub)
-        .filter(|t| !t.is_empty());
-    let address = body
-        .location
-        .as_ref()
-        .and_then(|l| l.address.as_deref())
-        .map(&mut scrub)
-        .filter(|a| !a.is_empty());
+    let description = body.description.as_deref().map(&mut scrub).unwrap_or_default();
+    let given_title = body.title.as_deref().map(&mut scrub).filter(|t| !t.is_empty());
+    let address = body.location.as_ref().and_then(|l| l.address.as_deref()).map(&mut scrub).filter(|a| !a.is_empty());
     dedup(&mut identity.phones_in_text);
     dedup(&mut identity.emails_in_text);
     let mask = |t: String| match &identity.name {
@@ -219,18 +177,13 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         None => rating_title(checked),
     };
     let language = if description.is_empty() {
-        Language {
-            code: "und".to_owned(),
-            confidence: 0.0,
-        }
+        Language { code: "und".to_owned(), confidence: 0.0 }
     } else {
         text::detect_language(&description)
     };
 
     let location = place(body, address, &media, ctx.geo);
-    let occurred_at: DateTime<FixedOffset> = body
-        .occurred_at
-        .unwrap_or_else(|| ctx.received_at.fixed_offset());
+    let occurred_at: DateTime<FixedOffset> = body.occurred_at.unwrap_or_else(|| ctx.received_at.fixed_offset());
 
     let facts = triage::Facts {
         kind,
@@ -264,10 +217,7 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         language,
         title,
         description,
-        category: body.category.map(|code| Category {
-            code,
-            confidence: 1.0,
-        }),
+        category: body.category.map(|code| Category { code, confidence: 1.0 }),
         location,
         media,
         reporter,
@@ -275,28 +225,15 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         triage: outcome.triage,
         disposition: outcome.disposition,
         in_reply_to: checked.in_reply_to.as_ref().map(ToString::to_string),
-        rating: if kind == Kind::Rating {
-            body.rating
-        } else {
-            None
-        },
-        sources: vec![Source {
-            message_id,
-            received_at: ctx.received_at,
-            raw_sha256: ctx.raw_sha256.clone(),
-        }],
+        rating: if kind == Kind::Rating { body.rating } else { None },
+        sources: vec![Source { message_id, received_at: ctx.received_at, raw_sha256: ctx.raw_sha256.clone() }],
     };
     Normalized { report, identity }
 }
 
 /// Device coordinates win over a photo's EXIF; EXIF fills the place only when the message has
 /// none; an address alone is placed by name (SPEC §8).
-fn place(
-    body: &ReportBody,
-    address: Option<String>,
-    media: &[MediaItem],
-    geo: &Geo,
-) -> Option<Location> {
+fn place(body: &ReportBody, address: Option<String>, media: &[MediaItem], geo: &Geo) -> Option<Location> {
     let device = body.location.as_ref().and_then(|l| Some((l.lat?, l.lon?)));
     let exif = media.iter().find_map(|m| m.gps).map(|g| (g.lat, g.lon));
     let (coordinates, source) = match (device, exif) {
@@ -326,11 +263,7 @@ fn rating_title(checked: &Checked) -> String {
         Some(hue_intake_schemas::Rating::Unsatisfied) => "Không hài lòng",
         None => "",
     };
-    let code = checked
-        .in_reply_to
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let code = checked.in_reply_to.as_ref().map(ToString::to_string).unwrap_or_default();
     format!("Đánh giá {code}: {level}")
 }
 
@@ -350,39 +283,30 @@ mod tests {
     #[test]
     fn a_report_without_description_is_refused_with_a_pointer() {
         let err = parse(br#"{"client_message_id":"m1","description":"   "}"#).unwrap_err();
-        assert_eq!(
-            (err.refusal, err.pointer.as_str()),
-            (Refusal::Missing, "/description")
-        );
+        assert_eq!((err.refusal, err.pointer.as_str()), (Refusal::Missing, "/description"));
     }
 
     #[test]
     fn a_bare_rating_needs_no_description_but_needs_in_reply_to() {
-        assert!(
-            parse(
-                br#"{"client_message_id":"m1","rating":"satisfied","in_reply_to":"hue-7kq4-m2xd"}"#
-            )
-            .is_ok()
-        );
+        assert!(parse(br#"{"client_message_id":"m1","rating":"satisfied","in_reply_to":"hue-7kq4-m2xd"}"#).is_ok());
         let err = parse(br#"{"client_message_id":"m1","rating":"satisfied"}"#).unwrap_err();
         assert_eq!(err.pointer, "/in_reply_to");
     }
 
     #[test]
     fn coordinates_come_in_pairs_and_in_range() {
-        let err = parse(br#"{"client_message_id":"m","description":"x","location":{"lat":16.4}}"#)
-            .unwrap_err();
+        let err = parse(br#"{"client_message_id":"m","description":"x","location":{"lat":16.4}}"#).unwrap_err();
         assert_eq!(err.pointer, "/location/lon");
-        let err = parse(
-            br#"{"client_message_id":"m","description":"x","location":{"lat":96.4,"lon":107.5}}"#,
-        )
-        .unwrap_err();
+        let err =
+            parse(br#"{"client_message_id":"m","description":"x","location":{"lat":96.4,"lon":107.5}}"#).unwrap_err();
         assert_eq!(err.pointer, "/location/lat");
     }
 
     #[test]
     fn kind_follows_in_reply_to_and_rating() {
-        let c = parse(r#"{"client_message_id":"m","description":"còn chưa sửa","in_reply_to":"HUE-7KQ4-M2XD"}"#.as_bytes()).unwrap();
+        let c =
+            parse(r#"{"client_message_id":"m","description":"còn chưa sửa","in_reply_to":"HUE-7KQ4-M2XD"}"#.as_bytes())
+                .unwrap();
         assert_eq!(c.kind(), Kind::Interaction);
         assert_eq!(c.in_reply_to.unwrap().as_str(), "HUE-7KQ4-M2XD");
     }

@@ -49,13 +49,7 @@ impl Limits {
 
     /// Checks a file's size so far against its kind's cap and the report's remaining budget.
     /// `pointer` names the part or field in the refusal.
-    pub fn check(
-        &self,
-        kind: MediaKind,
-        file_bytes: u64,
-        report_bytes: u64,
-        pointer: &str,
-    ) -> Result<(), InputError> {
+    pub fn check(&self, kind: MediaKind, file_bytes: u64, report_bytes: u64, pointer: &str) -> Result<(), InputError> {
         let cap = self.per_file(kind);
         if file_bytes > cap {
             return Err(InputError::new(
@@ -68,10 +62,7 @@ impl Limits {
             return Err(InputError::new(
                 Refusal::TooLarge,
                 pointer,
-                format!(
-                    "the media of one report may total at most {} bytes",
-                    self.per_report
-                ),
+                format!("the media of one report may total at most {} bytes", self.per_report),
             ));
         }
         Ok(())
@@ -90,13 +81,7 @@ pub fn classify(head: &[u8], pointer: &str) -> Result<(MediaKind, &'static str),
 }
 
 /// The record's description of stored bytes.
-pub fn item(
-    kind: MediaKind,
-    mime: &str,
-    bytes: u64,
-    sha256_hex: String,
-    gps: Option<Gps>,
-) -> MediaItem {
+pub fn item(kind: MediaKind, mime: &str, bytes: u64, sha256_hex: String, gps: Option<Gps>) -> MediaItem {
     MediaItem {
         kind,
         mime: Some(mime.to_owned()),
@@ -108,19 +93,10 @@ pub fn item(
 }
 
 /// Classifies, caps, hashes and reads the GPS of a file held in memory.
-pub fn describe(
-    bytes: &[u8],
-    limits: &Limits,
-    report_bytes: u64,
-    pointer: &str,
-) -> Result<MediaItem, InputError> {
+pub fn describe(bytes: &[u8], limits: &Limits, report_bytes: u64, pointer: &str) -> Result<MediaItem, InputError> {
     let (kind, mime) = classify(&bytes[..bytes.len().min(media::SNIFF_LEN)], pointer)?;
     limits.check(kind, bytes.len() as u64, report_bytes, pointer)?;
-    let gps = if kind == MediaKind::Image {
-        media::exif_gps(bytes)
-    } else {
-        None
-    };
+    let gps = if kind == MediaKind::Image { media::exif_gps(bytes) } else { None };
     Ok(item(kind, mime, bytes.len() as u64, sha256_hex(bytes), gps))
 }
 
@@ -132,12 +108,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Lower-case hex of any digest.
 pub fn hex(digest: &[u8]) -> String {
     use std::fmt::Write;
-    digest
-        .iter()
-        .fold(String::with_capacity(digest.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    digest.iter().fold(String::with_capacity(digest.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 #[cfg(test)]
@@ -149,45 +123,24 @@ mod tests {
     #[test]
     fn refuses_types_off_the_list_naming_the_part() {
         let err = describe(b"GIF89a....", &Limits::default(), 0, "/media/2").unwrap_err();
-        assert_eq!(
-            (err.refusal, err.pointer.as_str()),
-            (Refusal::UnsupportedMedia, "/media/2")
-        );
+        assert_eq!((err.refusal, err.pointer.as_str()), (Refusal::UnsupportedMedia, "/media/2"));
     }
 
     #[test]
     fn caps_per_kind_and_per_report() {
-        let limits = Limits {
-            image: 10,
-            per_report: 12,
-            ..Limits::default()
-        };
+        let limits = Limits { image: 10, per_report: 12, ..Limits::default() };
         let mut big = JPEG_HEAD.to_vec();
         big.resize(11, 0);
-        assert_eq!(
-            describe(&big, &limits, 11, "/media/0").unwrap_err().refusal,
-            Refusal::TooLarge
-        );
+        assert_eq!(describe(&big, &limits, 11, "/media/0").unwrap_err().refusal, Refusal::TooLarge);
         let small = JPEG_HEAD.to_vec();
-        assert_eq!(
-            describe(&small, &limits, 13, "/media/1")
-                .unwrap_err()
-                .refusal,
-            Refusal::TooLarge
-        );
+        assert_eq!(describe(&small, &limits, 13, "/media/1").unwrap_err().refusal, Refusal::TooLarge);
         let ok = describe(&small, &limits, 4, "/media/1").unwrap();
-        assert_eq!(
-            ok.uri,
-            format!("blob:sha256:{}", ok.sha256.clone().unwrap())
-        );
+        assert_eq!(ok.uri, format!("blob:sha256:{}", ok.sha256.clone().unwrap()));
         assert_eq!(ok.bytes, Some(4));
     }
 
     #[test]
     fn hex_is_lower_case_sha256() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -33,11 +33,7 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(refusal: Refusal, pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        InputError {
-            refusal,
-            pointer: pointer.into(),
-            detail: detail.into(),
-        }
+        InputError { refusal, pointer: pointer.into(), detail: detail.into() }
     }
 
     /// Parses JSON strictly into `T`, naming the place of the first problem.
@@ -49,10 +45,7 @@ impl InputError {
             return Err(InputError::new(
                 Refusal::Malformed,
                 "",
-                format!(
-                    "body is not valid UTF-8 (first bad byte at offset {})",
-                    e.valid_up_to()
-                ),
+                format!("body is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
             ));
         }
         let mut de = serde_json::Deserializer::from_slice(body);
@@ -61,9 +54,7 @@ impl InputError {
             let pointer = json_pointer(err.path());
             let inner = err.inner();
             let refusal = match inner.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    Refusal::Malformed
-                }
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => Refusal::Malformed,
                 _ if inner.to_string().starts_with("unknown field") => Refusal::UnknownField,
                 _ if inner.to_string().starts_with("missing field") => Refusal::Missing,
                 _ => Refusal::Invalid,
@@ -71,8 +62,7 @@ impl InputError {
             InputError::new(refusal, pointer, describe(inner))
         })?;
         // Trailing bytes after the value are as malformed as a broken value.
-        de.end()
-            .map_err(|e| InputError::new(Refusal::Malformed, "", describe(&e)))?;
+        de.end().map_err(|e| InputError::new(Refusal::Malformed, "", describe(&e)))?;
         Ok(value)
     }
 }
@@ -132,36 +122,30 @@ mod tests {
 
     #[test]
     fn unknown_nested_field_is_named_by_pointer() {
-        let err = InputError::parse_json::<ReportBody>(
-            br#"{"client_message_id":"a","reporter":{"nick":"x"}}"#,
-        )
-        .unwrap_err();
+        let err =
+            InputError::parse_json::<ReportBody>(br#"{"client_message_id":"a","reporter":{"nick":"x"}}"#).unwrap_err();
         assert_eq!(err.refusal, Refusal::UnknownField);
         assert_eq!(err.pointer, "/reporter/nick");
     }
 
     #[test]
     fn syntax_error_gives_line_and_column() {
-        let err = InputError::parse_json::<ReportBody>(b"{\n \"client_message_id\": \"a\",\n}")
-            .unwrap_err();
+        let err = InputError::parse_json::<ReportBody>(b"{\n \"client_message_id\": \"a\",\n}").unwrap_err();
         assert_eq!(err.refusal, Refusal::Malformed);
         assert!(err.detail.contains("line 3"), "{}", err.detail);
     }
 
     #[test]
     fn invalid_utf8_is_refused_before_parsing() {
-        let err =
-            InputError::parse_json::<ReportBody>(b"{\"client_message_id\":\"\xff\"}").unwrap_err();
+        let err = InputError::parse_json::<ReportBody>(b"{\"client_message_id\":\"\xff\"}").unwrap_err();
         assert_eq!(err.refusal, Refusal::Malformed);
         assert!(err.detail.contains("UTF-8"));
     }
 
     #[test]
     fn wrong_enum_value_points_at_the_field_without_echoing_it() {
-        let err = InputError::parse_json::<ReportBody>(
-            br#"{"client_message_id":"a","rating":"0905123456"}"#,
-        )
-        .unwrap_err();
+        let err =
+            InputError::parse_json::<ReportBody>(br#"{"client_message_id":"a","rating":"0905123456"}"#).unwrap_err();
         assert_eq!(err.refusal, Refusal::Invalid);
         assert_eq!(err.pointer, "/rating");
         assert!(!err.detail.contains("0905123456"), "{}", err.detail);
@@ -169,8 +153,7 @@ mod tests {
 
     #[test]
     fn trailing_garbage_is_malformed() {
-        let err =
-            InputError::parse_json::<ReportBody>(br#"{"client_message_id":"a"} x"#).unwrap_err();
+        let err = InputError::parse_json::<ReportBody>(br#"{"client_message_id":"a"} x"#).unwrap_err();
         assert_eq!(err.refusal, Refusal::Malformed);
     }
 }

@@ -55,8 +55,7 @@ impl Identity {
         } else {
             format!("anonymous:{message_id}")
         };
-        let mut mac =
-            <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
         mac.update(basis.as_bytes());
         let digest = mac.finalize().into_bytes();
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
@@ -76,11 +75,7 @@ mod tests {
             ..Identity::default()
         };
         let a = id.reporter_ref(b"key-one", "app", "app:1");
-        assert_eq!(
-            a,
-            id.reporter_ref(b"key-one", "zalo", "zalo:2"),
-            "same phone, same person"
-        );
+        assert_eq!(a, id.reporter_ref(b"key-one", "zalo", "zalo:2"), "same phone, same person");
         assert_ne!(a, id.reporter_ref(b"key-two", "app", "app:1"), "keyed");
         assert!(a.starts_with("rp_") && a.len() == 35 && !a.contains("905"));
     }
@@ -88,9 +83,6 @@ mod tests {
     #[test]
     fn anonymous_reporters_are_never_linked() {
         let anon = Identity::default();
-        assert_ne!(
-            anon.reporter_ref(b"k", "app", "app:1"),
-            anon.reporter_ref(b"k", "app", "app:2")
-        );
+        assert_ne!(anon.reporter_ref(b"k", "app", "app:1"), anon.reporter_ref(b"k", "app", "app:2"));
     }
 }

@@ -8,8 +8,7 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use hue_intake_schemas::{
-    Disposition, DispositionReason, DispositionState, Kind, MissingField, Scope, Triage, Urgency,
-    UrgencyLevel, Window,
+    Disposition, DispositionReason, DispositionState, Kind, MissingField, Scope, Triage, Urgency, UrgencyLevel, Window,
 };
 
 /// The intake-hours rule (R2) as configured.
@@ -46,11 +45,7 @@ impl Rules {
     }
 
     pub fn window(&self, at: DateTime<Utc>) -> Window {
-        if self.is_night(at) {
-            Window::Night
-        } else {
-            Window::Day
-        }
+        if self.is_night(at) { Window::Night } else { Window::Day }
     }
 
     /// The end of the night window that contains `at`: when a deferred report goes downstream.
@@ -62,11 +57,7 @@ impl Rules {
             day += Duration::days(1);
         }
         let end = day.and_time(self.night_end);
-        self.zone
-            .from_local_datetime(&end)
-            .earliest()
-            .expect("Asia/Ho_Chi_Minh has no gaps")
-            .with_timezone(&Utc)
+        self.zone.from_local_datetime(&end).earliest().expect("Asia/Ho_Chi_Minh has no gaps").with_timezone(&Utc)
     }
 }
 
@@ -94,10 +85,7 @@ pub struct Outcome {
 /// Applies R2, R4 and R6 in the precedence of SPEC §8.
 pub fn assess(rules: &Rules, facts: &Facts) -> Outcome {
     let window = rules.window(facts.received_at);
-    let urgency = Urgency {
-        level: UrgencyLevel::Normal,
-        signals: Vec::new(),
-    };
+    let urgency = Urgency { level: UrgencyLevel::Normal, signals: Vec::new() };
     let mut missing = Vec::new();
     if facts.kind == Kind::Report {
         for (present, field) in [
@@ -113,39 +101,23 @@ pub fn assess(rules: &Rules, facts: &Facts) -> Outcome {
             }
         }
     }
-    let triage = Triage {
-        window,
-        scope: Scope::InScope,
-        scope_reason: None,
-        improper_language: false,
-        missing,
-    };
+    let triage = Triage { window, scope: Scope::InScope, scope_reason: None, improper_language: false, missing };
     let disposition = decide(rules, facts, &urgency, &triage);
-    Outcome {
-        urgency,
-        triage,
-        disposition,
-    }
+    Outcome { urgency, triage, disposition }
 }
 
 fn decide(rules: &Rules, facts: &Facts, urgency: &Urgency, triage: &Triage) -> Disposition {
-    let accepted = Disposition {
-        state: DispositionState::Accepted,
-        reason: None,
-        deliver_after: None,
-    };
+    let accepted = Disposition { state: DispositionState::Accepted, reason: None, deliver_after: None };
     // Interactions and ratings answer a report that is already in the case system; R2's
     // window governs new reports only, so they go through at once.
     if facts.kind != Kind::Report || urgency.level == UrgencyLevel::Immediate {
         return accepted;
     }
     // R6: name, phone and email never change the disposition by themselves.
-    let lacks_essentials = triage.missing.iter().any(|m| {
-        matches!(
-            m,
-            MissingField::Description | MissingField::Location | MissingField::Time
-        )
-    });
+    let lacks_essentials = triage
+        .missing
+        .iter()
+        .any(|m| matches!(m, MissingField::Description | MissingField::Location | MissingField::Time));
     if lacks_essentials {
         return Disposition {
             state: DispositionState::Incomplete,
@@ -188,36 +160,18 @@ mod tests {
     fn r2_window_boundaries_in_local_time() {
         let rules = Rules::default();
         // 00:00 local is 17:00 UTC the day before.
-        assert!(
-            !rules.is_night(utc("2026-11-28T16:59:59Z")),
-            "23:59:59 is day"
-        );
-        assert!(
-            rules.is_night(utc("2026-11-28T17:00:00Z")),
-            "00:00:00 is night"
-        );
-        assert!(
-            rules.is_night(utc("2026-11-29T00:29:59Z")),
-            "07:29:59 is night"
-        );
-        assert!(
-            !rules.is_night(utc("2026-11-29T00:30:00Z")),
-            "07:30:00 is day"
-        );
+        assert!(!rules.is_night(utc("2026-11-28T16:59:59Z")), "23:59:59 is day");
+        assert!(rules.is_night(utc("2026-11-28T17:00:00Z")), "00:00:00 is night");
+        assert!(rules.is_night(utc("2026-11-29T00:29:59Z")), "07:29:59 is night");
+        assert!(!rules.is_night(utc("2026-11-29T00:30:00Z")), "07:30:00 is day");
     }
 
     #[test]
     fn r2_deferred_until_0730_local_that_morning() {
         let out = assess(&Rules::default(), &complete_report("2026-11-28T18:12:03Z"));
         assert_eq!(out.disposition.state, DispositionState::Deferred);
-        assert_eq!(
-            out.disposition.reason,
-            Some(DispositionReason::NightNonUrgent)
-        );
-        assert_eq!(
-            out.disposition.deliver_after,
-            Some(utc("2026-11-29T00:30:00Z"))
-        );
+        assert_eq!(out.disposition.reason, Some(DispositionReason::NightNonUrgent));
+        assert_eq!(out.disposition.deliver_after, Some(utc("2026-11-29T00:30:00Z")));
         assert_eq!(out.triage.window, Window::Night);
     }
 
@@ -234,10 +188,7 @@ mod tests {
     fn r6_missing_identity_alone_keeps_a_day_report_accepted() {
         let out = assess(&Rules::default(), &complete_report("2026-11-29T03:00:00Z"));
         assert_eq!(out.disposition.state, DispositionState::Accepted);
-        assert_eq!(
-            out.triage.missing,
-            vec![MissingField::Name, MissingField::Phone, MissingField::Email]
-        );
+        assert_eq!(out.triage.missing, vec![MissingField::Name, MissingField::Phone, MissingField::Email]);
     }
 
     #[test]
@@ -253,22 +204,11 @@ mod tests {
     #[test]
     fn an_empty_window_is_never_night_and_a_wrapping_one_works() {
         let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
-        let off = Rules {
-            night_start: t(0, 0),
-            night_end: t(0, 0),
-            ..Rules::default()
-        };
+        let off = Rules { night_start: t(0, 0), night_end: t(0, 0), ..Rules::default() };
         assert!(!off.is_night(utc("2026-11-28T18:00:00Z")));
-        let wrap = Rules {
-            night_start: t(22, 0),
-            night_end: t(6, 0),
-            ..Rules::default()
-        };
+        let wrap = Rules { night_start: t(22, 0), night_end: t(6, 0), ..Rules::default() };
         assert!(wrap.is_night(utc("2026-11-28T15:30:00Z")), "22:30 local");
         assert!(!wrap.is_night(utc("2026-11-28T23:30:00Z")), "06:30 local");
-        assert_eq!(
-            wrap.night_ends_after(utc("2026-11-28T15:30:00Z")),
-            utc("2026-11-28T23:00:00Z")
-        );
+        assert_eq!(wrap.night_ends_after(utc("2026-11-28T15:30:00Z")), utc("2026-11-28T23:00:00Z"));
     }
 }

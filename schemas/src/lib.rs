@@ -32,11 +32,7 @@ fn require_every_property(node: &mut serde_json::Value) {
     match node {
         serde_json::Value::Object(map) => {
             if let Some(serde_json::Value::Object(props)) = map.get("properties") {
-                let all: Vec<serde_json::Value> = props
-                    .keys()
-                    .cloned()
-                    .map(serde_json::Value::String)
-                    .collect();
+                let all: Vec<serde_json::Value> = props.keys().cloned().map(serde_json::Value::String).collect();
                 map.insert("required".to_owned(), serde_json::Value::Array(all));
             }
             map.values_mut().for_each(require_every_property);

@@ -77,14 +77,8 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Channel::App,
-        Channel::Portal,
-        Channel::Hotline,
-        Channel::Facebook,
-        Channel::Zalo,
-        Channel::Email,
-    ];
+    pub const ALL: [Channel; 6] =
+        [Channel::App, Channel::Portal, Channel::Hotline, Channel::Facebook, Channel::Zalo, Channel::Email];
 
     /// The wire name, as in message ids (`app:<id>`) and metric labels.
     pub fn as_str(self) -> &'static str {
@@ -108,10 +102,9 @@ impl std::fmt::Display for Channel {
 impl std::str::FromStr for Channel {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Channel::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown channel `{s}` (expected one of app, portal, hotline, facebook, zalo, email)"))
+        Channel::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!("unknown channel `{s}` (expected one of app, portal, hotline, facebook, zalo, email)")
+        })
     }
 }
 
@@ -307,9 +300,7 @@ pub enum ScopeReason {
 }
 
 /// R4 and R6: what the report lacks.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MissingField {
     Description,

@@ -14,9 +14,7 @@ pub struct TrackingCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrackingCodeError {
-    #[error(
-        "a tracking code looks like HUE-XXXX-XXXX (Crockford base32: 0-9, A-Z without I, L, O, U)"
-    )]
+    #[error("a tracking code looks like HUE-XXXX-XXXX (Crockford base32: 0-9, A-Z without I, L, O, U)")]
     Malformed,
 }
 
@@ -84,10 +82,7 @@ mod tests {
         b.len() == 13
             && code.starts_with("HUE-")
             && b[8] == b'-'
-            && code[4..8]
-                .chars()
-                .chain(code[9..].chars())
-                .all(|c| PATTERN_CHARS.contains(c))
+            && code[4..8].chars().chain(code[9..].chars()).all(|c| PATTERN_CHARS.contains(c))
     }
 
     #[test]
@@ -97,10 +92,7 @@ mod tests {
             assert!(matches_spec_pattern(code.as_str()), "{code}");
         }
         assert_eq!(TrackingCode::from_bits(0).as_str(), "HUE-0000-0000");
-        assert_eq!(
-            TrackingCode::from_bits(0xff_ffff_ffff).as_str(),
-            "HUE-ZZZZ-ZZZZ"
-        );
+        assert_eq!(TrackingCode::from_bits(0xff_ffff_ffff).as_str(), "HUE-ZZZZ-ZZZZ");
     }
 
     #[test]
@@ -114,27 +106,13 @@ mod tests {
     fn parsing_is_case_insensitive_and_maps_look_alikes() {
         let code = TrackingCode::parse(" hue-7kq4-m2xd ").unwrap();
         assert_eq!(code.as_str(), "HUE-7KQ4-M2XD");
-        assert_eq!(
-            TrackingCode::parse("HUE-O0IL-0000").unwrap().as_str(),
-            "HUE-0011-0000"
-        );
+        assert_eq!(TrackingCode::parse("HUE-O0IL-0000").unwrap().as_str(), "HUE-0011-0000");
     }
 
     #[test]
     fn parsing_rejects_what_is_not_a_code() {
-        for bad in [
-            "",
-            "HUE-7KQ4M2XD",
-            "HUE-7KQ4-M2XU",
-            "ABC-7KQ4-M2XD",
-            "HUE-7KQ4-M2XDD",
-            "HUE-7KQ!-M2XD",
-        ] {
-            assert_eq!(
-                TrackingCode::parse(bad),
-                Err(TrackingCodeError::Malformed),
-                "{bad}"
-            );
+        for bad in ["", "HUE-7KQ4M2XD", "HUE-7KQ4-M2XU", "ABC-7KQ4-M2XD", "HUE-7KQ4-M2XDD", "HUE-7KQ!-M2XD"] {
+            assert_eq!(TrackingCode::parse(bad), Err(TrackingCodeError::Malformed), "{bad}");
         }
     }
 }

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 #[test]
 fn committed_report_schema_matches_the_types() {
-    let generated =
-        serde_json::to_string_pretty(&hue_intake_schemas::report_json_schema()).unwrap() + "\n";
+    let generated = serde_json::to_string_pretty(&hue_intake_schemas::report_json_schema()).unwrap() + "\n";
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("json/report.v1.schema.json");
     if std::env::var_os("UPDATE_SCHEMAS").is_some() {
         std::fs::write(&path, &generated).unwrap();
@@ -56,13 +55,10 @@ fn the_spec_example_validates_against_the_schema() {
       "sources": [ { "message_id": "zalo:a1b2c3d4e5f60718", "received_at": "2026-11-29T01:12:03Z",
                      "raw_sha256": "0000000000000000000000000000000000000000000000000000000000000000" } ]
     });
-    let schema: serde_json::Value =
-        serde_json::from_str(hue_intake_schemas::REPORT_SCHEMA_JSON).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(hue_intake_schemas::REPORT_SCHEMA_JSON).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&example)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+    let errors: Vec<String> =
+        validator.iter_errors(&example).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     // And the types read it back and write the same JSON.
     let report: hue_intake_schemas::Report = serde_json::from_value(example.clone()).unwrap();

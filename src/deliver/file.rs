@@ -24,16 +24,8 @@ impl FileSink {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .await?;
-        Ok(FileSink {
-            path: path.to_path_buf(),
-            file,
-        })
+        let file = tokio::fs::OpenOptions::new().create(true).read(true).append(true).open(path).await?;
+        Ok(FileSink { path: path.to_path_buf(), file })
     }
 
     pub async fn append(&mut self, batch: &[Due]) -> std::io::Result<()> {
@@ -90,10 +82,7 @@ impl FileSink {
         self.file.seek(SeekFrom::End(0)).await?;
         if start > 0 {
             // Drop the partial first line of the window.
-            let first = tail
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(tail.len(), |i| i + 1);
+            let first = tail.iter().position(|&b| b == b'\n').map_or(tail.len(), |i| i + 1);
             tail.drain(..first);
         }
         Ok(tail)
@@ -111,11 +100,7 @@ mod tests {
 
     fn due(seq: i64) -> Due {
         let id = Uuid::now_v7();
-        Due {
-            outbox_seq: seq,
-            record_id: id,
-            body: format!("{{\"id\":\"{id}\",\"n\":{seq}}}"),
-        }
+        Due { outbox_seq: seq, record_id: id, body: format!("{{\"id\":\"{id}\",\"n\":{seq}}}") }
     }
 
     #[tokio::test]
@@ -152,11 +137,7 @@ mod tests {
         let mut all = Vec::new();
         for round in 0..40 {
             let mut d = due(round);
-            d.body = format!(
-                "{{\"id\":\"{}\",\"pad\":\"{}\"}}",
-                d.record_id,
-                "x".repeat(5000)
-            );
+            d.body = format!("{{\"id\":\"{}\",\"pad\":\"{}\"}}", d.record_id, "x".repeat(5000));
             all.push(d.record_id);
             sink.append(&[d]).await.unwrap();
         }

@@ -51,6 +51,8 @@ pub struct Deliverer {
     pub sink: Sink,
     pub batch_size: usize,
     pub poll_interval: Duration,
+    /// Count of records delivered since start, for whoever watches progress (tests, `run`).
+    pub delivered: tokio::sync::watch::Sender<u64>,
 }
 
 impl Deliverer {
@@ -77,6 +79,12 @@ impl Deliverer {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }
+        // Drain: what is due now goes out before we stop.
+        while let Ok(n) = self.step().await {
+            if n == 0 {
+                break;
+            }
+        }
     }
 
     /// Marks entries the sink already holds. Only the last batch before a crash can be in
@@ -85,11 +93,7 @@ impl Deliverer {
         let ids = self.sink.already_delivered(self.batch_size * 2).await?;
         let seqs = self.store.undelivered_of(&ids).await?;
         if !seqs.is_empty() {
-            tracing::info!(
-                count = seqs.len(),
-                sink = self.sink.name(),
-                "Recovered deliveries written before a crash."
-            );
+            tracing::info!(count = seqs.len(), sink = self.sink.name(), "Recovered deliveries written before a crash.");
             self.store.mark_delivered(seqs, Utc::now()).await?;
         }
         Ok(())
@@ -104,8 +108,7 @@ impl Deliverer {
         self.sink.deliver(&due).await?;
         let seqs: Vec<i64> = due.iter().map(|d| d.outbox_seq).collect();
         self.store.mark_delivered(seqs, Utc::now()).await?;
-        metrics::counter!("hue_intake_delivered_total", "sink" => self.sink.name())
-            .increment(due.len() as u64);
+        metrics::counter!("hue_intake_delivered_total", "sink" => self.sink.name()).increment(due.len() as u64);
         Ok(due.len())
     }
 }

@@ -27,15 +27,7 @@ impl Clients {
     pub fn new<'a>(clients: impl IntoIterator<Item = (&'a str, Channel, &'a str)>) -> Self {
         let by_digest = clients
             .into_iter()
-            .map(|(name, channel, token)| {
-                (
-                    digest(token),
-                    Client {
-                        name: name.to_owned(),
-                        channel,
-                    },
-                )
-            })
+            .map(|(name, channel, token)| (digest(token), Client { name: name.to_owned(), channel }))
             .collect();
         Clients { by_digest }
     }
@@ -48,17 +40,10 @@ impl Clients {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or_else(|| {
-                Problem::unauthorized("the Authorization header must be Bearer <token>")
-            })?;
-        self.by_digest
-            .get(&digest(token))
-            .ok_or_else(|| Problem::unauthorized("unknown token"))
+            .ok_or_else(|| Problem::unauthorized("the Authorization header must be Bearer <token>"))?;
+        self.by_digest.get(&digest(token)).ok_or_else(|| Problem::unauthorized("unknown token"))
     }
 }
 

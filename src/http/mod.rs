@@ -57,10 +57,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let routes = Router::new()
         // Multipart uploads are capped per file and per report while they stream; JSON bodies
         // by max_json_bytes. The extractor's default 2 MB limit would cut both short.
-        .route(
-            "/v1/reports",
-            post(reports::create).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/v1/reports", post(reports::create).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/{tracking_code}", get(reports::status))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -32,9 +32,14 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
-                "A client's token from [clients.NAME] in the config; it fixes the client's channel.",
-            )).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A client's token from [clients.NAME] in the config; it fixes the client's channel.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

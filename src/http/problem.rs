@@ -75,11 +75,7 @@ impl Problem {
     }
 
     pub fn unsupported_media_type(detail: &str) -> Self {
-        Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            detail,
-        )
+        Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", detail)
     }
 
     pub fn too_large(detail: &str) -> Self {
@@ -94,11 +90,7 @@ impl Problem {
     }
 
     pub fn internal() -> Self {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; it has been logged",
-        )
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
     }
 }
 
@@ -110,9 +102,7 @@ impl From<InputError> for Problem {
             Refusal::Missing => (StatusCode::BAD_REQUEST, "missing-field"),
             Refusal::Invalid => (StatusCode::BAD_REQUEST, "invalid-field"),
             Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
-            Refusal::UnsupportedMedia => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
-            }
+            Refusal::UnsupportedMedia => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
         };
         Problem::new(status, slug, e.detail).at(e.pointer)
     }
@@ -124,13 +114,9 @@ impl IntoResponse for Problem {
         let retry_after = self.retry_after;
         let body = serde_json::to_vec(&self).expect("problems serialise");
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -142,29 +128,18 @@ pub async fn ensure_problem_body(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
     if is_problem {
         return response;
     }
     let (slug, detail) = match status {
         StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
-            "this resource does not take that method",
-        ),
-        StatusCode::REQUEST_TIMEOUT => {
-            ("timeout", "the request took longer than the server allows")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ("too-large", "the body is larger than this endpoint accepts")
-        }
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this resource does not take that method"),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took longer than the server allows"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too-large", "the body is larger than this endpoint accepts"),
         StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the server is overloaded; retry later"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported-media-type", "content type not accepted here")
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "content type not accepted here"),
         _ if status.is_client_error() => ("bad-request", "the request was not accepted"),
         _ => ("internal", "internal error; it has been logged"),
     };

@@ -87,17 +87,12 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
     let channel = client.channel;
     if !matches!(channel, Channel::App | Channel::Portal) {
         refused(channel, StatusCode::FORBIDDEN);
-        return Err(Problem::forbidden(
-            "this token belongs to a channel that does not post reports here",
-        ));
+        return Err(Problem::forbidden("this token belongs to a channel that does not post reports here"));
     }
     let upload = match read_upload(&app, request).await {
         Ok(upload) => upload,
         Err(problem) => {
-            refused(
-                channel,
-                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
-            );
+            refused(channel, StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST));
             return Err(problem);
         }
     };
@@ -105,10 +100,7 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
         Ok(response) => Ok(response),
         Err(problem) => {
             app.media.discard(upload.staged).await;
-            refused(
-                channel,
-                StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
-            );
+            refused(channel, StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST));
             Err(problem)
         }
     }
@@ -131,12 +123,7 @@ async fn accept(
 ) -> Result<Response, Problem> {
     let checked = &upload.checked;
     if let Some(code) = &checked.in_reply_to {
-        if !app
-            .store
-            .is_report(code.as_str())
-            .await
-            .map_err(store_problem)?
-        {
+        if !app.store.is_report(code.as_str()).await.map_err(store_problem)? {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown-report",
@@ -153,25 +140,13 @@ async fn accept(
     let normalized = app.decoder.app(
         checked,
         media.clone(),
-        Assigned {
-            channel,
-            received_at,
-            raw_sha256: &raw_sha256,
-            record_id,
-            tracking_code: tracking_code.clone(),
-        },
+        Assigned { channel, received_at, raw_sha256: &raw_sha256, record_id, tracking_code: tracking_code.clone() },
     );
     let message_id = checked.body.client_message_id.clone();
-    let meta = serde_json::to_string(&MessageMeta {
-        media,
-        client: Some(client.to_owned()),
-    })
-    .expect("meta serialises");
+    let meta = serde_json::to_string(&MessageMeta { media, client: Some(client.to_owned()) }).expect("meta serialises");
     let incoming = Incoming {
         channel,
-        raw_sealed: app
-            .sealer
-            .seal(&upload.raw, &raw_associated_data(channel, &message_id)),
+        raw_sealed: app.sealer.seal(&upload.raw, &raw_associated_data(channel, &message_id)),
         message_id,
         received_at,
         raw_sha256,
@@ -192,30 +167,20 @@ async fn accept(
     })?;
     let received = app.store.receive(incoming).await.map_err(store_problem)?;
     match received {
-        Received::Stored {
-            allocation: Some(a),
-            ..
-        } => {
-            metrics::counter!("hue_intake_messages_received_total", "channel" => channel.as_str())
-                .increment(1);
+        Received::Stored { allocation: Some(a), .. } => {
+            metrics::counter!("hue_intake_messages_received_total", "channel" => channel.as_str()).increment(1);
             tracing::info!(%channel, record_id = %a.record_id, tracking_code = %a.tracking_code, disposition = a.disposition.state.as_str(), "Report received.");
             Ok(acknowledge(a, false))
         }
-        Received::Duplicate {
-            allocation: Some(a),
-        } => {
-            metrics::counter!("hue_intake_messages_duplicate_total", "channel" => channel.as_str())
-                .increment(1);
+        Received::Duplicate { allocation: Some(a) } => {
+            metrics::counter!("hue_intake_messages_duplicate_total", "channel" => channel.as_str()).increment(1);
             Ok(acknowledge(a, true))
         }
-        Received::Conflict => Err(Problem::conflict(
-            "this client_message_id was used before for a different body",
-        )
-        .at("/client_message_id")),
-        Received::Stored {
-            allocation: None, ..
+        Received::Conflict => {
+            Err(Problem::conflict("this client_message_id was used before for a different body")
+                .at("/client_message_id"))
         }
-        | Received::Duplicate { allocation: None } => {
+        Received::Stored { allocation: None, .. } | Received::Duplicate { allocation: None } => {
             tracing::error!(%channel, "A first-party message was stored without an allocation.");
             Err(Problem::internal())
         }
@@ -230,9 +195,7 @@ fn acknowledge(allocation: Allocation, replayed: bool) -> Response {
     };
     let mut response = (StatusCode::ACCEPTED, Json(ack)).into_response();
     if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
 }
@@ -259,24 +222,13 @@ fn store_problem(error: StoreError) -> Problem {
 }
 
 async fn read_upload(app: &AppState, request: Request) -> Result<Upload, Problem> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => read_json(app, request).await,
         "multipart/form-data" => read_multipart(app, request).await,
-        _ => Err(Problem::unsupported_media_type(
-            "send application/json or multipart/form-data",
-        )),
+        _ => Err(Problem::unsupported_media_type("send application/json or multipart/form-data")),
     }
 }
 
@@ -291,53 +243,34 @@ async fn read_json(app: &AppState, request: Request) -> Result<Upload, Problem> 
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let raw = axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|e| {
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                too_large()
-            } else {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "incomplete-body",
-                    "the body could not be read to its end",
-                )
-            }
-        })?;
+    let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            too_large()
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
+        }
+    })?;
     let checked = app::parse(&raw)?;
     let limits = &app.limits;
     if checked.body.media.len() > limits.files_per_report {
-        return Err(Problem::too_large(&format!(
-            "a report may carry at most {} files",
-            limits.files_per_report
-        ))
-        .at("/media"));
+        return Err(
+            Problem::too_large(&format!("a report may carry at most {} files", limits.files_per_report)).at("/media")
+        );
     }
     let mut staged = Vec::new();
     let mut total = 0u64;
     for (i, media) in checked.body.media.iter().enumerate() {
         let pointer = format!("/media/{i}");
-        let decoded =
-            match base64::engine::general_purpose::STANDARD.decode(media.data_base64.trim()) {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    app.media.discard(staged).await;
-                    return Err(Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid-field",
-                        "data_base64 is not valid base64",
-                    )
+        let decoded = match base64::engine::general_purpose::STANDARD.decode(media.data_base64.trim()) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                app.media.discard(staged).await;
+                return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid-field", "data_base64 is not valid base64")
                     .at(format!("{pointer}/data_base64")));
-                }
-            };
+            }
+        };
         total += decoded.len() as u64;
-        match app
-            .media
-            .stage_bytes(&decoded, limits, total, pointer)
-            .await
-        {
+        match app.media.stage_bytes(&decoded, limits, total, pointer).await {
             Ok(s) => staged.push(s),
             Err(e) => {
                 app.media.discard(staged).await;
@@ -345,11 +278,7 @@ async fn read_json(app: &AppState, request: Request) -> Result<Upload, Problem> 
             }
         }
     }
-    Ok(Upload {
-        raw,
-        checked,
-        staged,
-    })
+    Ok(Upload { raw, checked, staged })
 }
 
 async fn read_multipart(app: &AppState, request: Request) -> Result<Upload, Problem> {
@@ -373,11 +302,7 @@ async fn read_multipart(app: &AppState, request: Request) -> Result<Upload, Prob
                 }
             });
             match parsed {
-                Ok(checked) => Ok(Upload {
-                    raw,
-                    checked,
-                    staged,
-                }),
+                Ok(checked) => Ok(Upload { raw, checked, staged }),
                 Err(problem) => {
                     app.media.discard(staged).await;
                     Err(problem.part("report"))
@@ -392,17 +317,12 @@ async fn read_multipart(app: &AppState, request: Request) -> Result<Upload, Prob
 }
 
 /// Reads every part: the `report` JSON into memory (within the JSON limit), media to disk.
-async fn read_parts(
-    app: &AppState,
-    multipart: &mut Multipart,
-    staged: &mut Vec<Staged>,
-) -> Result<Bytes, Problem> {
+async fn read_parts(app: &AppState, multipart: &mut Multipart, staged: &mut Vec<Staged>) -> Result<Bytes, Problem> {
     let limits = &app.limits;
     let mut report: Option<Bytes> = None;
     let mut total = 0u64;
-    let malformed = |e: axum::extract::multipart::MultipartError| {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed", e.body_text())
-    };
+    let malformed =
+        |e: axum::extract::multipart::MultipartError| Problem::new(StatusCode::BAD_REQUEST, "malformed", e.body_text());
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or("").to_owned();
         if name == "report" {
@@ -421,18 +341,12 @@ async fn read_parts(
             continue;
         }
         if staged.len() >= limits.files_per_report {
-            return Err(Problem::too_large(&format!(
-                "a report may carry at most {} files",
-                limits.files_per_report
-            ))
-            .part(name));
+            return Err(
+                Problem::too_large(&format!("a report may carry at most {} files", limits.files_per_report)).part(name)
+            );
         }
         let pointer = format!("/media/{}", staged.len());
-        let mut upload = app
-            .media
-            .begin(pointer)
-            .await
-            .map_err(|e| upload_problem(e.into(), Some(&name)))?;
+        let mut upload = app.media.begin(pointer).await.map_err(|e| upload_problem(e.into(), Some(&name)))?;
         loop {
             let chunk = match field.chunk().await {
                 Ok(Some(chunk)) => chunk,
@@ -448,12 +362,7 @@ async fn read_parts(
                 return Err(upload_problem(e, Some(&name)));
             }
         }
-        staged.push(
-            upload
-                .finish(limits, total)
-                .await
-                .map_err(|e| upload_problem(e, Some(&name)))?,
-        );
+        staged.push(upload.finish(limits, total).await.map_err(|e| upload_problem(e, Some(&name)))?);
     }
     report.ok_or_else(|| {
         Problem::new(
@@ -498,18 +407,10 @@ pub struct MultipartReport {
         (status = 400, description = "Not a tracking code", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tracking code", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn status(
-    State(app): State<AppState>,
-    Path(code): Path<String>,
-) -> Result<Json<PublicStatus>, Problem> {
-    let code = TrackingCode::parse(&code).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid-field", e.to_string()).at("/tracking_code")
-    })?;
-    let status = app
-        .store
-        .status(code.as_str())
-        .await
-        .map_err(store_problem)?;
+pub async fn status(State(app): State<AppState>, Path(code): Path<String>) -> Result<Json<PublicStatus>, Problem> {
+    let code = TrackingCode::parse(&code)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid-field", e.to_string()).at("/tracking_code"))?;
+    let status = app.store.status(code.as_str()).await.map_err(store_problem)?;
     let status = status.ok_or_else(|| Problem::not_found("no report has this tracking code"))?;
     Ok(Json(PublicStatus {
         tracking_code: status.tracking_code,

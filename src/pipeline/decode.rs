@@ -42,12 +42,7 @@ pub struct Assigned<'a> {
 
 impl Decoder {
     /// The record of an app or portal body.
-    pub fn app(
-        &self,
-        checked: &Checked,
-        media: Vec<MediaItem>,
-        assigned: Assigned<'_>,
-    ) -> Normalized {
+    pub fn app(&self, checked: &Checked, media: Vec<MediaItem>, assigned: Assigned<'_>) -> Normalized {
         let ctx = Context {
             channel: assigned.channel,
             received_at: assigned.received_at,
@@ -64,15 +59,13 @@ impl Decoder {
     /// Re-decodes a stored message. An error is the quarantine reason: it names what failed,
     /// never the content.
     pub fn decode_stored(&self, message: &Pending, raw: &[u8]) -> Result<Normalized, String> {
-        let meta: MessageMeta = serde_json::from_str(&message.meta)
-            .map_err(|e| format!("stored meta unreadable: {e}"))?;
+        let meta: MessageMeta =
+            serde_json::from_str(&message.meta).map_err(|e| format!("stored meta unreadable: {e}"))?;
         match message.channel {
             Channel::App | Channel::Portal => {
-                let checked = app::parse(raw)
-                    .map_err(|e| format!("body no longer parses: {} at {}", e.detail, e.pointer))?;
-                let (Some(record_id), Some(code)) =
-                    (message.record_id, message.tracking_code.as_deref())
-                else {
+                let checked =
+                    app::parse(raw).map_err(|e| format!("body no longer parses: {} at {}", e.detail, e.pointer))?;
+                let (Some(record_id), Some(code)) = (message.record_id, message.tracking_code.as_deref()) else {
                     return Err("message has no record id or tracking code allocated".to_owned());
                 };
                 let tracking_code = TrackingCode::parse(code).map_err(|e| e.to_string())?;

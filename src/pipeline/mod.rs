@@ -56,6 +56,12 @@ impl Pipeline {
                 _ = tokio::time::sleep(self.poll_interval) => {}
             }
         }
+        // Drain: everything acknowledged before shutdown is recorded before we stop.
+        while let Ok(n) = self.step().await {
+            if n == 0 {
+                break;
+            }
+        }
     }
 
     /// Processes one batch of pending messages; returns how many were taken.
@@ -79,7 +85,8 @@ impl Pipeline {
                 }
                 Err(reason) => {
                     tracing::warn!(channel = %message.channel, seq = message.seq, reason = %reason, "Message quarantined.");
-                    metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str()).increment(1);
+                    metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str())
+                        .increment(1);
                     processed.quarantined.push((message.seq, reason));
                 }
             }
@@ -91,22 +98,14 @@ impl Pipeline {
     fn record_of(&self, message: &Pending) -> Result<NewRecord, String> {
         let raw = self
             .sealer
-            .open(
-                &message.raw_sealed,
-                &raw_associated_data(message.channel, &message.message_id),
-            )
+            .open(&message.raw_sealed, &raw_associated_data(message.channel, &message.message_id))
             .map_err(|e| e.to_string())?;
         let normalized = self.decoder.decode_stored(message, &raw)?;
         let report = normalized.report;
         let identity = serde_json::to_vec(&normalized.identity).expect("identity serialises");
         let deliver_after = match report.disposition.state {
             DispositionState::Accepted => Some(report.received_at),
-            DispositionState::Deferred => Some(
-                report
-                    .disposition
-                    .deliver_after
-                    .unwrap_or(report.received_at),
-            ),
+            DispositionState::Deferred => Some(report.disposition.deliver_after.unwrap_or(report.received_at)),
             DispositionState::Incomplete => Some(report.received_at + self.incomplete_hold),
             DispositionState::Rejected => None,
         };
@@ -121,9 +120,7 @@ impl Pipeline {
             body: serde_json::to_string(&report).expect("reports serialise"),
             reporter_ref: report.reporter.reference.clone(),
             consent: report.reporter.consent,
-            identity_sealed: self
-                .sealer
-                .seal(&identity, report.id.to_string().as_bytes()),
+            identity_sealed: self.sealer.seal(&identity, report.id.to_string().as_bytes()),
             deliver_after,
         })
     }

@@ -60,10 +60,7 @@ pub struct Incoming {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Received {
     /// Committed now.
-    Stored {
-        seq: i64,
-        allocation: Option<Allocation>,
-    },
+    Stored { seq: i64, allocation: Option<Allocation> },
     /// Already stored earlier with the same content: the first answer, and nothing new.
     Duplicate { allocation: Option<Allocation> },
     /// Already stored earlier with different content under the same key.
@@ -197,11 +194,7 @@ impl Store {
         }
     }
 
-    pub async fn mark_delivered(
-        &self,
-        outbox_seqs: Vec<i64>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn mark_delivered(&self, outbox_seqs: Vec<i64>, at: DateTime<Utc>) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.mark_delivered(outbox_seqs, at).await,
         }

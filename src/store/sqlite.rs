@@ -16,16 +16,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hue_intake_schemas::{Channel, Disposition, Kind};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::{
-    Allocation, Due, Incoming, NewRecord, Options, Pending, Processed, Received, Status, StoreError,
-};
+use super::{Allocation, Due, Incoming, NewRecord, Options, Pending, Processed, Received, Status, StoreError};
 
 /// How often the writer retries an insert whose random tracking code collided.
 const TRACKING_CODE_ATTEMPTS: usize = 8;
@@ -51,11 +47,7 @@ pub struct Wakes {
 enum Op {
     Receive(Box<Incoming>, oneshot::Sender<Result<Received, StoreError>>),
     Processed(Processed, oneshot::Sender<Result<(), StoreError>>),
-    Delivered(
-        Vec<i64>,
-        DateTime<Utc>,
-        oneshot::Sender<Result<(), StoreError>>,
-    ),
+    Delivered(Vec<i64>, DateTime<Utc>, oneshot::Sender<Result<(), StoreError>>),
     Heartbeat(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -90,9 +82,8 @@ fn enum_text<T: serde::Serialize>(value: &T) -> String {
 
 impl SqliteStore {
     pub async fn open(data_dir: &Path, options: Options) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display())))?;
         let connect = SqliteConnectOptions::new()
             .filename(data_dir.join("hue-intake.db"))
             .create_if_missing(true)
@@ -103,26 +94,12 @@ impl SqliteStore {
             .foreign_keys(true);
         let mut conn = SqliteConnection::connect_with(&connect).await?;
         migrate(&mut conn).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(connect.clone().read_only(true))
-            .await?;
+        let readers = SqlitePoolOptions::new().max_connections(8).connect_with(connect.clone().read_only(true)).await?;
         let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
         let (closed_tx, closed) = watch::channel(false);
         let wakes = Wakes::default();
-        tokio::spawn(write_loop(
-            conn,
-            queue,
-            options.group_commit_max_batch.max(1),
-            closed_tx,
-            wakes.clone(),
-        ));
-        Ok(SqliteStore {
-            writer,
-            readers,
-            closed,
-            wakes,
-        })
+        tokio::spawn(write_loop(conn, queue, options.group_commit_max_batch.max(1), closed_tx, wakes.clone()));
+        Ok(SqliteStore { writer, readers, closed, wakes })
     }
 
     pub fn wakes(&self) -> Wakes {
@@ -134,13 +111,8 @@ impl SqliteStore {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writer
-            .send(make(tx))
-            .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".to_owned()))?;
-        rx.await.map_err(|_| {
-            StoreError::Unavailable("the writer stopped before committing".to_owned())
-        })?
+        self.writer.send(make(tx)).await.map_err(|_| StoreError::Unavailable("the writer has stopped".to_owned()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("the writer stopped before committing".to_owned()))?
     }
 
     pub async fn receive(&self, incoming: Incoming) -> Result<Received, StoreError> {
@@ -151,11 +123,7 @@ impl SqliteStore {
         self.submit(|tx| Op::Processed(processed, tx)).await
     }
 
-    pub async fn mark_delivered(
-        &self,
-        seqs: Vec<i64>,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    pub async fn mark_delivered(&self, seqs: Vec<i64>, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.submit(|tx| Op::Delivered(seqs, at, tx)).await
     }
 
@@ -171,9 +139,7 @@ impl SqliteStore {
         .bind(tracking_code)
         .fetch_optional(&self.readers)
         .await?;
-        Ok(
-            matches!(row.map(|r| r.get::<Option<String>, _>(0)), Some(Some(kind)) if kind == "report"),
-        )
+        Ok(matches!(row.map(|r| r.get::<Option<String>, _>(0)), Some(Some(kind)) if kind == "report"))
     }
 
     pub async fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
@@ -188,8 +154,7 @@ impl SqliteStore {
             .map(|row| {
                 Ok(Pending {
                     seq: row.get(0),
-                    channel: Channel::from_str(row.get::<&str, _>(1))
-                        .map_err(StoreError::Corrupt)?,
+                    channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
                     message_id: row.get(2),
                     received_at: parse_ts(row.get(3))?,
                     raw_sha256: row.get(4),
@@ -197,10 +162,7 @@ impl SqliteStore {
                     meta: row.get(6),
                     record_id: row
                         .get::<Option<&str>, _>(7)
-                        .map(|s| {
-                            Uuid::parse_str(s)
-                                .map_err(|_| StoreError::Corrupt("record id".to_owned()))
-                        })
+                        .map(|s| Uuid::parse_str(s).map_err(|_| StoreError::Corrupt("record id".to_owned())))
                         .transpose()?,
                     tracking_code: row.get(8),
                 })
@@ -232,11 +194,10 @@ impl SqliteStore {
     pub async fn undelivered_of(&self, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
         let mut seqs = Vec::new();
         for id in record_ids {
-            let row =
-                sqlx::query("SELECT seq FROM outbox WHERE record_id = ?1 AND delivered_at IS NULL")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.readers)
-                    .await?;
+            let row = sqlx::query("SELECT seq FROM outbox WHERE record_id = ?1 AND delivered_at IS NULL")
+                .bind(id.to_string())
+                .fetch_optional(&self.readers)
+                .await?;
             seqs.extend(row.map(|r| r.get::<i64, _>(0)));
         }
         Ok(seqs)
@@ -266,16 +227,14 @@ impl SqliteStore {
                 delivered_at: row.get::<Option<&str>, _>(4).map(parse_ts).transpose()?,
             }));
         }
-        let received = sqlx::query(
-            "SELECT kind, channel, received_at, disposition FROM inbound WHERE tracking_code = ?1",
-        )
-        .bind(tracking_code)
-        .fetch_optional(&self.readers)
-        .await?;
+        let received =
+            sqlx::query("SELECT kind, channel, received_at, disposition FROM inbound WHERE tracking_code = ?1")
+                .bind(tracking_code)
+                .fetch_optional(&self.readers)
+                .await?;
         let Some(row) = received else { return Ok(None) };
-        let disposition: Disposition =
-            serde_json::from_str(row.get::<Option<&str>, _>(3).unwrap_or("null"))
-                .map_err(|_| StoreError::Corrupt("inbound disposition".to_owned()))?;
+        let disposition: Disposition = serde_json::from_str(row.get::<Option<&str>, _>(3).unwrap_or("null"))
+            .map_err(|_| StoreError::Corrupt("inbound disposition".to_owned()))?;
         Ok(Some(Status {
             tracking_code: tracking_code.to_owned(),
             kind: parse_enum(row.get::<Option<&str>, _>(0).unwrap_or("report"))?,
@@ -289,12 +248,7 @@ impl SqliteStore {
     }
 
     pub async fn close(self) {
-        let SqliteStore {
-            writer,
-            readers,
-            mut closed,
-            ..
-        } = self;
+        let SqliteStore { writer, readers, mut closed, .. } = self;
         drop(writer);
         // Other clones may still hold the queue open; the writer stops when the last one goes.
         let _ = closed.wait_for(|done| *done).await;
@@ -307,15 +261,16 @@ impl SqliteStore {
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
     for (version, sql) in MIGRATIONS {
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?1")
-                .bind(version)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?1")
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await?;
         if applied.is_some() {
             continue;
         }
@@ -349,9 +304,7 @@ async fn write_loop(
         }
     }
     // Queue closed and drained: checkpoint the WAL so the database file is whole on its own.
-    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut conn)
-        .await;
+    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await;
     let _ = conn.close().await;
     let _ = closed.send(true);
 }
@@ -382,8 +335,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool
         Ok(_) => {
             for (op, result) in results {
                 messages |= matches!(result, Ok(Outcome::Received(Received::Stored { .. })));
-                records |=
-                    matches!((&op, &result), (Op::Processed(p, _), Ok(_)) if !p.records.is_empty());
+                records |= matches!((&op, &result), (Op::Processed(p, _), Ok(_)) if !p.records.is_empty());
                 answer(op, result);
             }
         }
@@ -429,10 +381,12 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             Ok(Outcome::Done)
         }
         Op::Heartbeat(_) => {
-            sqlx::query("INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at")
-                .bind(ts(Utc::now()))
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            )
+            .bind(ts(Utc::now()))
+            .execute(&mut *conn)
+            .await?;
             Ok(Outcome::Done)
         }
     }
@@ -462,10 +416,7 @@ async fn receive(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
         .await;
         match inserted {
             Ok(Some(row)) => {
-                return Ok(Received::Stored {
-                    seq: row.get(0),
-                    allocation,
-                });
+                return Ok(Received::Stored { seq: row.get(0), allocation });
             }
             Ok(None) => return earlier(conn, incoming).await,
             Err(sqlx::Error::Database(e)) if e.message().contains("inbound.tracking_code") => {
@@ -476,9 +427,7 @@ async fn receive(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Unavailable(
-        "could not find a free tracking code".to_owned(),
-    ))
+    Err(StoreError::Unavailable("could not find a free tracking code".to_owned()))
 }
 
 /// The first answer to a message stored before, or a conflict if its content differs.
@@ -502,8 +451,7 @@ async fn earlier(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
     ) {
         (Some(kind), Some(id), Some(tracking_code), Some(disposition)) => Some(Allocation {
             kind: parse_enum::<Kind>(kind)?,
-            record_id: Uuid::parse_str(id)
-                .map_err(|_| StoreError::Corrupt("record id".to_owned()))?,
+            record_id: Uuid::parse_str(id).map_err(|_| StoreError::Corrupt("record id".to_owned()))?,
             tracking_code,
             disposition: serde_json::from_str(disposition)
                 .map_err(|_| StoreError::Corrupt("disposition".to_owned()))?,
@@ -513,18 +461,12 @@ async fn earlier(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
     Ok(Received::Duplicate { allocation })
 }
 
-async fn processed_rows(
-    conn: &mut SqliteConnection,
-    processed: &Processed,
-) -> Result<(), StoreError> {
+async fn processed_rows(conn: &mut SqliteConnection, processed: &Processed) -> Result<(), StoreError> {
     for record in &processed.records {
         insert_record(conn, record).await?;
     }
     for seq in &processed.done {
-        sqlx::query("UPDATE inbound SET state = 'processed' WHERE seq = ?1")
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("UPDATE inbound SET state = 'processed' WHERE seq = ?1").bind(seq).execute(&mut *conn).await?;
     }
     for (seq, reason) in &processed.quarantined {
         sqlx::query("UPDATE inbound SET state = 'quarantined', error = ?2 WHERE seq = ?1")

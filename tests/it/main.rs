@@ -1,0 +1,9 @@
+//! Integration tests of the service: the real server on port 0 with a real SQLite file, and
+//! the real binary for the crash and CLI tests. One test binary (one link step).
+
+mod api;
+mod cli;
+mod common;
+mod contracts;
+mod crash;
+mod media;
