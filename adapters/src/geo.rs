@@ -34,293 +34,53 @@ pub struct WardInfo {
 
 /// The 40 units of reference/vietnam.md §4.2, phường first.
 pub static WARDS: [WardInfo; 40] = [
-    WardInfo {
-        code: "19753",
-        name: "Phú Xuân",
-        ascii: "Phu Xuan",
-        lat: 16.4785,
-        lon: 107.5772,
-    },
-    WardInfo {
-        code: "19774",
-        name: "Kim Long",
-        ascii: "Kim Long",
-        lat: 16.4047,
-        lon: 107.5428,
-    },
-    WardInfo {
-        code: "19777",
-        name: "Vỹ Dạ",
-        ascii: "Vy Da",
-        lat: 16.4779,
-        lon: 107.6112,
-    },
-    WardInfo {
-        code: "19789",
-        name: "Thuận Hóa",
-        ascii: "Thuan Hoa",
-        lat: 16.4556,
-        lon: 107.5838,
-    },
-    WardInfo {
-        code: "19804",
-        name: "Hương An",
-        ascii: "Huong An",
-        lat: 16.477,
-        lon: 107.5331,
-    },
-    WardInfo {
-        code: "19813",
-        name: "Thủy Xuân",
-        ascii: "Thuy Xuan",
-        lat: 16.4077,
-        lon: 107.5831,
-    },
-    WardInfo {
-        code: "19815",
-        name: "An Cựu",
-        ascii: "An Cuu",
-        lat: 16.4374,
-        lon: 107.6038,
-    },
-    WardInfo {
-        code: "19819",
-        name: "Phong Điền",
-        ascii: "Phong Dien",
-        lat: 16.4904,
-        lon: 107.2397,
-    },
-    WardInfo {
-        code: "19828",
-        name: "Phong Phú",
-        ascii: "Phong Phu",
-        lat: 16.6959,
-        lon: 107.4102,
-    },
-    WardInfo {
-        code: "19831",
-        name: "Phong Dinh",
-        ascii: "Phong Dinh",
-        lat: 16.6443,
-        lon: 107.3662,
-    },
-    WardInfo {
-        code: "19858",
-        name: "Phong Thái",
-        ascii: "Phong Thai",
-        lat: 16.4902,
-        lon: 107.3907,
-    },
-    WardInfo {
-        code: "19873",
-        name: "Phong Quảng",
-        ascii: "Phong Quang",
-        lat: 16.6339,
-        lon: 107.5061,
-    },
-    WardInfo {
-        code: "19900",
-        name: "Thuận An",
-        ascii: "Thuan An",
-        lat: 16.5518,
-        lon: 107.6408,
-    },
-    WardInfo {
-        code: "19909",
-        name: "Dương Nỗ",
-        ascii: "Duong No",
-        lat: 16.5248,
-        lon: 107.598,
-    },
-    WardInfo {
-        code: "19930",
-        name: "Mỹ Thượng",
-        ascii: "My Thuong",
-        lat: 16.5042,
-        lon: 107.6329,
-    },
-    WardInfo {
-        code: "19960",
-        name: "Phú Bài",
-        ascii: "Phu Bai",
-        lat: 16.2807,
-        lon: 107.611,
-    },
-    WardInfo {
-        code: "19969",
-        name: "Thanh Thủy",
-        ascii: "Thanh Thuy",
-        lat: 16.4205,
-        lon: 107.6346,
-    },
-    WardInfo {
-        code: "19975",
-        name: "Hương Thủy",
-        ascii: "Huong Thuy",
-        lat: 16.4122,
-        lon: 107.684,
-    },
-    WardInfo {
-        code: "19996",
-        name: "Hương Trà",
-        ascii: "Huong Tra",
-        lat: 16.4562,
-        lon: 107.4348,
-    },
-    WardInfo {
-        code: "20014",
-        name: "Hóa Châu",
-        ascii: "Hoa Chau",
-        lat: 16.5457,
-        lon: 107.5804,
-    },
-    WardInfo {
-        code: "20017",
-        name: "Kim Trà",
-        ascii: "Kim Tra",
-        lat: 16.4941,
-        lon: 107.5089,
-    },
-    WardInfo {
-        code: "19867",
-        name: "Quảng Điền",
-        ascii: "Quang Dien",
-        lat: 16.5697,
-        lon: 107.5325,
-    },
-    WardInfo {
-        code: "19885",
-        name: "Đan Điền",
-        ascii: "Dan Dien",
-        lat: 16.5968,
-        lon: 107.4676,
-    },
-    WardInfo {
-        code: "19918",
-        name: "Phú Hồ",
-        ascii: "Phu Ho",
-        lat: 16.4778,
-        lon: 107.6877,
-    },
-    WardInfo {
-        code: "19942",
-        name: "Phú Vang",
-        ascii: "Phu Vang",
-        lat: 16.402,
-        lon: 107.7707,
-    },
-    WardInfo {
-        code: "19945",
-        name: "Phú Vinh",
-        ascii: "Phu Vinh",
-        lat: 16.4549,
-        lon: 107.7747,
-    },
-    WardInfo {
-        code: "20035",
-        name: "Bình Điền",
-        ascii: "Binh Dien",
-        lat: 16.3492,
-        lon: 107.4586,
-    },
-    WardInfo {
-        code: "20044",
-        name: "A Lưới 2",
-        ascii: "A Luoi 2",
-        lat: 16.2566,
-        lon: 107.1983,
-    },
-    WardInfo {
-        code: "20050",
-        name: "A Lưới 5",
-        ascii: "A Luoi 5",
-        lat: 16.2205,
-        lon: 107.4109,
-    },
-    WardInfo {
-        code: "20056",
-        name: "A Lưới 1",
-        ascii: "A Luoi 1",
-        lat: 16.3409,
-        lon: 107.1487,
-    },
-    WardInfo {
-        code: "20071",
-        name: "A Lưới 3",
-        ascii: "A Luoi 3",
-        lat: 16.2015,
-        lon: 107.2453,
-    },
-    WardInfo {
-        code: "20101",
-        name: "A Lưới 4",
-        ascii: "A Luoi 4",
-        lat: 16.1404,
-        lon: 107.3514,
-    },
-    WardInfo {
-        code: "20107",
-        name: "Phú Lộc",
-        ascii: "Phu Loc",
-        lat: 16.2682,
-        lon: 107.8858,
-    },
-    WardInfo {
-        code: "20122",
-        name: "Vinh Lộc",
-        ascii: "Vinh Loc",
-        lat: 16.3606,
-        lon: 107.8667,
-    },
-    WardInfo {
-        code: "20131",
-        name: "Hưng Lộc",
-        ascii: "Hung Loc",
-        lat: 16.2968,
-        lon: 107.7134,
-    },
-    WardInfo {
-        code: "20137",
-        name: "Chân Mây - Lăng Cô",
-        ascii: "Chan May - Lang Co",
-        lat: 16.2459,
-        lon: 108.015,
-    },
-    WardInfo {
-        code: "20140",
-        name: "Lộc An",
-        ascii: "Loc An",
-        lat: 16.274,
-        lon: 107.7977,
-    },
-    WardInfo {
-        code: "20161",
-        name: "Khe Tre",
-        ascii: "Khe Tre",
-        lat: 16.1513,
-        lon: 107.7696,
-    },
-    WardInfo {
-        code: "20179",
-        name: "Nam Đông",
-        ascii: "Nam Dong",
-        lat: 16.1018,
-        lon: 107.685,
-    },
-    WardInfo {
-        code: "20182",
-        name: "Long Quảng",
-        ascii: "Long Quang",
-        lat: 16.0997,
-        lon: 107.5871,
-    },
+    WardInfo { code: "19753", name: "Phú Xuân", ascii: "Phu Xuan", lat: 16.4785, lon: 107.5772 },
+    WardInfo { code: "19774", name: "Kim Long", ascii: "Kim Long", lat: 16.4047, lon: 107.5428 },
+    WardInfo { code: "19777", name: "Vỹ Dạ", ascii: "Vy Da", lat: 16.4779, lon: 107.6112 },
+    WardInfo { code: "19789", name: "Thuận Hóa", ascii: "Thuan Hoa", lat: 16.4556, lon: 107.5838 },
+    WardInfo { code: "19804", name: "Hương An", ascii: "Huong An", lat: 16.477, lon: 107.5331 },
+    WardInfo { code: "19813", name: "Thủy Xuân", ascii: "Thuy Xuan", lat: 16.4077, lon: 107.5831 },
+    WardInfo { code: "19815", name: "An Cựu", ascii: "An Cuu", lat: 16.4374, lon: 107.6038 },
+    WardInfo { code: "19819", name: "Phong Điền", ascii: "Phong Dien", lat: 16.4904, lon: 107.2397 },
+    WardInfo { code: "19828", name: "Phong Phú", ascii: "Phong Phu", lat: 16.6959, lon: 107.4102 },
+    WardInfo { code: "19831", name: "Phong Dinh", ascii: "Phong Dinh", lat: 16.6443, lon: 107.3662 },
+    WardInfo { code: "19858", name: "Phong Thái", ascii: "Phong Thai", lat: 16.4902, lon: 107.3907 },
+    WardInfo { code: "19873", name: "Phong Quảng", ascii: "Phong Quang", lat: 16.6339, lon: 107.5061 },
+    WardInfo { code: "19900", name: "Thuận An", ascii: "Thuan An", lat: 16.5518, lon: 107.6408 },
+    WardInfo { code: "19909", name: "Dương Nỗ", ascii: "Duong No", lat: 16.5248, lon: 107.598 },
+    WardInfo { code: "19930", name: "Mỹ Thượng", ascii: "My Thuong", lat: 16.5042, lon: 107.6329 },
+    WardInfo { code: "19960", name: "Phú Bài", ascii: "Phu Bai", lat: 16.2807, lon: 107.611 },
+    WardInfo { code: "19969", name: "Thanh Thủy", ascii: "Thanh Thuy", lat: 16.4205, lon: 107.6346 },
+    WardInfo { code: "19975", name: "Hương Thủy", ascii: "Huong Thuy", lat: 16.4122, lon: 107.684 },
+    WardInfo { code: "19996", name: "Hương Trà", ascii: "Huong Tra", lat: 16.4562, lon: 107.4348 },
+    WardInfo { code: "20014", name: "Hóa Châu", ascii: "Hoa Chau", lat: 16.5457, lon: 107.5804 },
+    WardInfo { code: "20017", name: "Kim Trà", ascii: "Kim Tra", lat: 16.4941, lon: 107.5089 },
+    WardInfo { code: "19867", name: "Quảng Điền", ascii: "Quang Dien", lat: 16.5697, lon: 107.5325 },
+    WardInfo { code: "19885", name: "Đan Điền", ascii: "Dan Dien", lat: 16.5968, lon: 107.4676 },
+    WardInfo { code: "19918", name: "Phú Hồ", ascii: "Phu Ho", lat: 16.4778, lon: 107.6877 },
+    WardInfo { code: "19942", name: "Phú Vang", ascii: "Phu Vang", lat: 16.402, lon: 107.7707 },
+    WardInfo { code: "19945", name: "Phú Vinh", ascii: "Phu Vinh", lat: 16.4549, lon: 107.7747 },
+    WardInfo { code: "20035", name: "Bình Điền", ascii: "Binh Dien", lat: 16.3492, lon: 107.4586 },
+    WardInfo { code: "20044", name: "A Lưới 2", ascii: "A Luoi 2", lat: 16.2566, lon: 107.1983 },
+    WardInfo { code: "20050", name: "A Lưới 5", ascii: "A Luoi 5", lat: 16.2205, lon: 107.4109 },
+    WardInfo { code: "20056", name: "A Lưới 1", ascii: "A Luoi 1", lat: 16.3409, lon: 107.1487 },
+    WardInfo { code: "20071", name: "A Lưới 3", ascii: "A Luoi 3", lat: 16.2015, lon: 107.2453 },
+    WardInfo { code: "20101", name: "A Lưới 4", ascii: "A Luoi 4", lat: 16.1404, lon: 107.3514 },
+    WardInfo { code: "20107", name: "Phú Lộc", ascii: "Phu Loc", lat: 16.2682, lon: 107.8858 },
+    WardInfo { code: "20122", name: "Vinh Lộc", ascii: "Vinh Loc", lat: 16.3606, lon: 107.8667 },
+    WardInfo { code: "20131", name: "Hưng Lộc", ascii: "Hung Loc", lat: 16.2968, lon: 107.7134 },
+    WardInfo { code: "20137", name: "Chân Mây - Lăng Cô", ascii: "Chan May - Lang Co", lat: 16.2459, lon: 108.015 },
+    WardInfo { code: "20140", name: "Lộc An", ascii: "Loc An", lat: 16.274, lon: 107.7977 },
+    WardInfo { code: "20161", name: "Khe Tre", ascii: "Khe Tre", lat: 16.1513, lon: 107.7696 },
+    WardInfo { code: "20179", name: "Nam Đông", ascii: "Nam Dong", lat: 16.1018, lon: 107.685 },
+    WardInfo { code: "20182", name: "Long Quảng", ascii: "Long Quang", lat: 16.0997, lon: 107.5871 },
 ];
 
 /// Codes of the 19 units that are xã (the others are phường). An address that calls a phường
 /// a "xã" (or the reverse) names a pre-2025 unit, such as the old xã Phú Xuân now in Phú Hồ.
 const XA_CODES: [&str; 19] = [
-    "19867", "19885", "19918", "19942", "19945", "20035", "20044", "20050", "20056", "20071",
-    "20101", "20107", "20122", "20131", "20137", "20140", "20161", "20179", "20182",
+    "19867", "19885", "19918", "19942", "19945", "20035", "20044", "20050", "20056", "20071", "20101", "20107",
+    "20122", "20131", "20137", "20140", "20161", "20179", "20182",
 ];
 
 /// The city's mainland outline simplified to 62 vertices ([lon, lat], closed; Douglas–Peucker
@@ -408,13 +168,7 @@ impl BBox {
     /// The box grown by `metres` on every side (longitude degrees widened for the latitude).
     fn expanded(&self, metres: f64) -> BBox {
         let dlat = metres / METRES_PER_DEGREE;
-        let coslat = self
-            .max_lat
-            .abs()
-            .max(self.min_lat.abs())
-            .to_radians()
-            .cos()
-            .max(0.01);
+        let coslat = self.max_lat.abs().max(self.min_lat.abs()).to_radians().cos().max(0.01);
         let dlon = dlat / coslat;
         BBox {
             min_lon: self.min_lon - dlon,
@@ -444,12 +198,7 @@ impl BBox {
 
 /// Extent of the city's boundary data (reference/vietnam.md §4.3). It overlaps Quảng Trị and
 /// Đà Nẵng, so it only pre-filters.
-pub const HUE_BBOX: BBox = BBox {
-    min_lon: 107.0325,
-    min_lat: 15.9961,
-    max_lon: 108.1956,
-    max_lat: 16.7439,
-};
+pub const HUE_BBOX: BBox = BBox { min_lon: 107.0325, min_lat: 15.9961, max_lon: 108.1956, max_lat: 16.7439 };
 
 /// The boundary follows the coastline, so a point on the beach or a boat just offshore falls
 /// outside every ward; within this distance of a ward's edge it still belongs to that ward.
@@ -467,9 +216,7 @@ struct Polygon {
 impl Polygon {
     /// Even-odd rule over all rings at once, which makes holes holes.
     fn contains(&self, lat: f64, lon: f64) -> bool {
-        self.rings
-            .iter()
-            .fold(false, |inside, ring| inside ^ ring_contains(ring, lat, lon))
+        self.rings.iter().fold(false, |inside, ring| inside ^ ring_contains(ring, lat, lon))
     }
 }
 
@@ -497,12 +244,8 @@ impl WardShape {
     fn ward(&self) -> Ward {
         // The Resolution's spelling when the code is known: the boundary data writes old-style
         // tones ("Thuận Hoá"), and a ward should read the same with or without boundaries.
-        let name =
-            builtin_ward(&self.code).map_or_else(|| self.name.clone(), |w| w.name.to_owned());
-        Ward {
-            code: self.code.clone(),
-            name,
-        }
+        let name = builtin_ward(&self.code).map_or_else(|| self.name.clone(), |w| w.name.to_owned());
+        Ward { code: self.code.clone(), name }
     }
 }
 
@@ -516,26 +259,19 @@ impl Boundaries {
     /// Parses a FeatureCollection whose features have Polygon or MultiPolygon geometry (holes
     /// allowed) and properties `code` (5-digit GSO code, string or number) and `name`.
     pub fn from_geojson(text: &str) -> Result<Self, GeoError> {
-        let root: Value =
-            serde_json::from_str(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let root: Value = serde_json::from_str(text).map_err(|e| invalid(format!("not JSON: {e}")))?;
         if root.get("type").and_then(Value::as_str) != Some("FeatureCollection") {
-            return Err(invalid(
-                "top-level `type` is not \"FeatureCollection\"".to_owned(),
-            ));
+            return Err(invalid("top-level `type` is not \"FeatureCollection\"".to_owned()));
         }
-        let features = root
-            .get("features")
-            .and_then(Value::as_array)
-            .ok_or_else(|| invalid("no `features` array".to_owned()))?;
+        let features =
+            root.get("features").and_then(Value::as_array).ok_or_else(|| invalid("no `features` array".to_owned()))?;
         if features.is_empty() {
             return Err(invalid("`features` is empty".to_owned()));
         }
         let wards = features
             .iter()
             .enumerate()
-            .map(|(i, f)| {
-                parse_feature(f).map_err(|reason| invalid(format!("feature {i}: {reason}")))
-            })
+            .map(|(i, f)| parse_feature(f).map_err(|reason| invalid(format!("feature {i}: {reason}"))))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Boundaries { wards })
     }
@@ -555,10 +291,7 @@ fn invalid(reason: String) -> GeoError {
 }
 
 fn parse_feature(feature: &Value) -> Result<WardShape, String> {
-    let props = feature
-        .get("properties")
-        .and_then(Value::as_object)
-        .ok_or("no `properties` object")?;
+    let props = feature.get("properties").and_then(Value::as_object).ok_or("no `properties` object")?;
     let code = match props.get("code") {
         Some(Value::String(s)) => s.trim().to_owned(),
         Some(Value::Number(n)) if n.is_u64() => format!("{n:0>5}"),
@@ -566,9 +299,7 @@ fn parse_feature(feature: &Value) -> Result<WardShape, String> {
         None => return Err("missing property `code`".to_owned()),
     };
     if code.len() != 5 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "property `code` {code:?} is not a 5-digit GSO code"
-        ));
+        return Err(format!("property `code` {code:?} is not a 5-digit GSO code"));
     }
     let name = match props.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().nfc().collect::<String>(),
@@ -576,13 +307,8 @@ fn parse_feature(feature: &Value) -> Result<WardShape, String> {
         None => return Err("missing property `name`".to_owned()),
     };
 
-    let geometry = feature
-        .get("geometry")
-        .filter(|g| !g.is_null())
-        .ok_or("no `geometry`")?;
-    let coordinates = geometry
-        .get("coordinates")
-        .ok_or("geometry has no `coordinates`")?;
+    let geometry = feature.get("geometry").filter(|g| !g.is_null()).ok_or("no `geometry`")?;
+    let coordinates = geometry.get("coordinates").ok_or("geometry has no `coordinates`")?;
     let polygons = match geometry.get("type").and_then(Value::as_str) {
         Some("Polygon") => vec![parse_polygon(coordinates)?],
         Some("MultiPolygon") => coordinates
@@ -592,9 +318,7 @@ fn parse_feature(feature: &Value) -> Result<WardShape, String> {
             .map(parse_polygon)
             .collect::<Result<Vec<_>, _>>()?,
         Some(other) => {
-            return Err(format!(
-                "geometry type {other:?} is not Polygon or MultiPolygon"
-            ));
+            return Err(format!("geometry type {other:?} is not Polygon or MultiPolygon"));
         }
         None => return Err("geometry has no `type`".to_owned()),
     };
@@ -602,12 +326,7 @@ fn parse_feature(feature: &Value) -> Result<WardShape, String> {
         return Err("MultiPolygon has no polygons".to_owned());
     }
     let bbox = BBox::around(polygons.iter().flat_map(|p| p.rings[0].iter().copied()));
-    Ok(WardShape {
-        code,
-        name,
-        polygons,
-        bbox,
-    })
+    Ok(WardShape { code, name, polygons, bbox })
 }
 
 fn parse_polygon(value: &Value) -> Result<Polygon, String> {
@@ -624,15 +343,10 @@ fn parse_polygon(value: &Value) -> Result<Polygon, String> {
 }
 
 fn parse_ring(value: &Value) -> Result<Vec<[f64; 2]>, String> {
-    let positions = value
-        .as_array()
-        .ok_or("ring is not an array of positions")?;
+    let positions = value.as_array().ok_or("ring is not an array of positions")?;
     // RFC 7946 §3.1.6: a linear ring is closed and has at least four positions.
     if positions.len() < 4 {
-        return Err(format!(
-            "ring has {} positions, fewer than 4",
-            positions.len()
-        ));
+        return Err(format!("ring has {} positions, fewer than 4", positions.len()));
     }
     positions
         .iter()
@@ -641,9 +355,7 @@ fn parse_ring(value: &Value) -> Result<Vec<[f64; 2]>, String> {
             let lat = p.get(1).and_then(Value::as_f64);
             match (lon, lat) {
                 (Some(lon), Some(lat)) if valid_coordinates(lat, lon) => Ok([lon, lat]),
-                _ => Err(format!(
-                    "position {p} is not [longitude, latitude] in range"
-                )),
+                _ => Err(format!("position {p} is not [longitude, latitude] in range")),
             }
         })
         .collect()
@@ -682,11 +394,7 @@ fn ring_distance_m(ring: &[[f64; 2]], lat: f64, lon: f64) -> f64 {
 fn origin_to_segment((ax, ay): (f64, f64), (bx, by): (f64, f64)) -> f64 {
     let (dx, dy) = (bx - ax, by - ay);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 {
-        (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+    let t = if len2 > 0.0 { (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
     (ax + t * dx).hypot(ay + t * dy)
 }
 
@@ -700,10 +408,7 @@ fn builtin_ward(code: &str) -> Option<&'static WardInfo> {
 
 impl WardInfo {
     pub fn ward(&self) -> Ward {
-        Ward {
-            code: self.code.to_owned(),
-            name: self.name.to_owned(),
-        }
+        Ward { code: self.code.to_owned(), name: self.name.to_owned() }
     }
 
     /// Whether the unit is a xã (rural commune) rather than a phường (urban ward).
@@ -721,24 +426,15 @@ pub struct Placement {
 
 impl Placement {
     fn unknown() -> Self {
-        Placement {
-            ward: None,
-            within_jurisdiction: None,
-        }
+        Placement { ward: None, within_jurisdiction: None }
     }
 
     fn outside() -> Self {
-        Placement {
-            ward: None,
-            within_jurisdiction: Some(false),
-        }
+        Placement { ward: None, within_jurisdiction: Some(false) }
     }
 
     fn inside(ward: Ward) -> Self {
-        Placement {
-            ward: Some(ward),
-            within_jurisdiction: Some(true),
-        }
+        Placement { ward: Some(ward), within_jurisdiction: Some(true) }
     }
 }
 
@@ -754,9 +450,7 @@ impl Geo {
     }
 
     pub fn with_boundaries(boundaries: Boundaries) -> Self {
-        Geo {
-            boundaries: Some(boundaries),
-        }
+        Geo { boundaries: Some(boundaries) }
     }
 
     /// Ward and jurisdiction of a WGS 84 point.
@@ -814,40 +508,16 @@ impl Geo {
     fn gazetteer(&self) -> Vec<(GazetteerWard, Vec<String>)> {
         let mut names: Vec<(GazetteerWard, Vec<String>)> = WARDS
             .iter()
-            .map(|w| {
-                (
-                    GazetteerWard {
-                        ward: w.ward(),
-                        is_xa: Some(w.is_xa()),
-                    },
-                    address_tokens(w.name),
-                )
-            })
+            .map(|w| (GazetteerWard { ward: w.ward(), is_xa: Some(w.is_xa()) }, address_tokens(w.name)))
             .collect();
         for (alias, code) in ALIASES {
             if let Some(w) = builtin_ward(code) {
-                names.push((
-                    GazetteerWard {
-                        ward: w.ward(),
-                        is_xa: Some(w.is_xa()),
-                    },
-                    address_tokens(alias),
-                ));
+                names.push((GazetteerWard { ward: w.ward(), is_xa: Some(w.is_xa()) }, address_tokens(alias)));
             }
         }
         if let Some(boundaries) = &self.boundaries {
-            for shape in boundaries
-                .wards
-                .iter()
-                .filter(|s| builtin_ward(&s.code).is_none())
-            {
-                names.push((
-                    GazetteerWard {
-                        ward: shape.ward(),
-                        is_xa: None,
-                    },
-                    address_tokens(&shape.name),
-                ));
+            for shape in boundaries.wards.iter().filter(|s| builtin_ward(&s.code).is_none()) {
+                names.push((GazetteerWard { ward: shape.ward(), is_xa: None }, address_tokens(&shape.name)));
             }
         }
         names
@@ -887,8 +557,7 @@ fn locate_in(boundaries: &Boundaries, lat: f64, lon: f64) -> Placement {
 
 fn locate_builtin(lat: f64, lon: f64) -> Placement {
     let near = HUE_BBOX.expanded(COASTAL_BUFFER_M).contains(lat, lon)
-        && (ring_contains(&HUE_RING, lat, lon)
-            || ring_distance_m(&HUE_RING, lat, lon) <= COASTAL_BUFFER_M);
+        && (ring_contains(&HUE_RING, lat, lon) || ring_distance_m(&HUE_RING, lat, lon) <= COASTAL_BUFFER_M);
     if !near {
         return Placement::outside();
     }
@@ -921,11 +590,7 @@ fn address_tokens(text: &str) -> Vec<String> {
 }
 
 fn occurrences<'a>(tokens: &'a [String], name: &'a [String]) -> impl Iterator<Item = usize> + 'a {
-    let last_start = if name.is_empty() {
-        0
-    } else {
-        (tokens.len() + 1).saturating_sub(name.len())
-    };
+    let last_start = if name.is_empty() { 0 } else { (tokens.len() + 1).saturating_sub(name.len()) };
     (0..last_start).filter(move |&i| tokens[i..i + name.len()] == *name)
 }
 
@@ -950,16 +615,13 @@ mod tests {
     use super::*;
     use std::sync::LazyLock;
 
-    const BOUNDARIES_PATH: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/hue-boundaries/hue-wards.geojson"
-    );
+    const BOUNDARIES_PATH: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/hue-boundaries/hue-wards.geojson");
 
     /// The real ward polygons from the shared folder (never committed to the project).
     static REAL: LazyLock<Geo> = LazyLock::new(|| {
-        let text = std::fs::read_to_string(BOUNDARIES_PATH).unwrap_or_else(|e| {
-            panic!("the shared boundaries file {BOUNDARIES_PATH} is needed: {e}")
-        });
+        let text = std::fs::read_to_string(BOUNDARIES_PATH)
+            .unwrap_or_else(|e| panic!("the shared boundaries file {BOUNDARIES_PATH} is needed: {e}"));
         Geo::with_boundaries(Boundaries::from_geojson(&text).expect("the shared boundaries parse"))
     });
 
@@ -969,32 +631,21 @@ mod tests {
 
     fn assert_in(geo: &Geo, lat: f64, lon: f64, code: &str) {
         let p = geo.locate_point(lat, lon);
-        assert_eq!(
-            p.ward.as_ref().map(|w| w.code.as_str()),
-            Some(code),
-            "({lat}, {lon})"
-        );
+        assert_eq!(p.ward.as_ref().map(|w| w.code.as_str()), Some(code), "({lat}, {lon})");
         assert_eq!(p.within_jurisdiction, Some(true), "({lat}, {lon})");
     }
 
     fn assert_outside(geo: &Geo, lat: f64, lon: f64) {
         assert_eq!(
             geo.locate_point(lat, lon),
-            Placement {
-                ward: None,
-                within_jurisdiction: Some(false)
-            },
+            Placement { ward: None, within_jurisdiction: Some(false) },
             "({lat}, {lon})"
         );
     }
 
     fn address_code(geo: &Geo, address: &str) -> Option<String> {
         let p = geo.locate_address(address);
-        assert_eq!(
-            p.within_jurisdiction,
-            p.ward.as_ref().map(|_| true),
-            "{address}"
-        );
+        assert_eq!(p.within_jurisdiction, p.ward.as_ref().map(|_| true), "{address}");
         p.ward.map(|w| w.code)
     }
 
@@ -1018,11 +669,7 @@ mod tests {
         assert_eq!(WARDS.iter().filter(|w| w.is_xa()).count(), 19);
         assert!(XA_CODES.iter().all(|c| builtin_ward(c).is_some()));
         for w in &WARDS {
-            assert!(
-                w.code.len() == 5 && w.code.bytes().all(|b| b.is_ascii_digit()),
-                "{}",
-                w.code
-            );
+            assert!(w.code.len() == 5 && w.code.bytes().all(|b| b.is_ascii_digit()), "{}", w.code);
             assert!(w.name.nfc().eq(w.name.chars()), "{} is not NFC", w.name);
             assert_eq!(fold_ascii(w.name), w.ascii, "{}", w.name);
             assert!(HUE_BBOX.contains(w.lat, w.lon), "{}", w.name);
@@ -1055,13 +702,7 @@ mod tests {
     #[test]
     fn ward_names_use_the_resolution_spelling() {
         let p = REAL.locate_point(16.4556, 107.5838);
-        assert_eq!(
-            p.ward,
-            Some(Ward {
-                code: "19789".to_owned(),
-                name: "Thuận Hóa".to_owned()
-            })
-        );
+        assert_eq!(p.ward, Some(Ward { code: "19789".to_owned(), name: "Thuận Hóa".to_owned() }));
     }
 
     #[test]
@@ -1096,32 +737,16 @@ mod tests {
         assert_outside(&geo, 16.8160, 107.1000); // Đông Hà
         assert_outside(&geo, 21.0285, 105.8542); // Hà Nội
         for w in &WARDS {
-            assert_eq!(
-                code_at(&geo, w.lat, w.lon).as_deref(),
-                Some(w.code),
-                "{}",
-                w.name
-            );
+            assert_eq!(code_at(&geo, w.lat, w.lon).as_deref(), Some(w.code), "{}", w.name);
         }
     }
 
     #[test]
     fn invalid_coordinates_give_nothing() {
         for geo in [Geo::builtin(), REAL.clone()] {
-            for (lat, lon) in [
-                (f64::NAN, 107.0),
-                (16.0, f64::NAN),
-                (91.0, 107.0),
-                (16.0, 181.0),
-                (f64::INFINITY, 0.0),
-            ] {
-                assert_eq!(
-                    geo.locate_point(lat, lon),
-                    Placement {
-                        ward: None,
-                        within_jurisdiction: None
-                    }
-                );
+            for (lat, lon) in [(f64::NAN, 107.0), (16.0, f64::NAN), (91.0, 107.0), (16.0, 181.0), (f64::INFINITY, 0.0)]
+            {
+                assert_eq!(geo.locate_point(lat, lon), Placement { ward: None, within_jurisdiction: None });
             }
         }
     }
@@ -1156,10 +781,7 @@ mod tests {
 
     #[test]
     fn malformed_geojson_is_refused_with_a_reason() {
-        let ok_geometry = format!(
-            r#"{{"type":"Polygon","coordinates":[{}]}}"#,
-            square(10.0, 100.0, 1.0)
-        );
+        let ok_geometry = format!(r#"{{"type":"Polygon","coordinates":[{}]}}"#, square(10.0, 100.0, 1.0));
         let feature = |props: &str, geometry: &str| {
             format!(
                 r#"{{"type":"FeatureCollection","features":[
@@ -1171,38 +793,17 @@ mod tests {
             ("not json".to_owned(), "not JSON"),
             (r#"{"type":"Feature"}"#.to_owned(), "FeatureCollection"),
             (r#"{"type":"FeatureCollection"}"#.to_owned(), "features"),
+            (r#"{"type":"FeatureCollection","features":[]}"#.to_owned(), "empty"),
+            (feature(r#"{"name":"B"}"#, &ok_geometry), "feature 1: missing property `code`"),
+            (feature(r#"{"code":"19774"}"#, &ok_geometry), "feature 1: missing property `name`"),
+            (feature(r#"{"code":"abc","name":"B"}"#, &ok_geometry), "feature 1: property `code`"),
+            (feature(r#"{"code":"19774","name":"B"}"#, "null"), "feature 1: no `geometry`"),
             (
-                r#"{"type":"FeatureCollection","features":[]}"#.to_owned(),
-                "empty",
-            ),
-            (
-                feature(r#"{"name":"B"}"#, &ok_geometry),
-                "feature 1: missing property `code`",
-            ),
-            (
-                feature(r#"{"code":"19774"}"#, &ok_geometry),
-                "feature 1: missing property `name`",
-            ),
-            (
-                feature(r#"{"code":"abc","name":"B"}"#, &ok_geometry),
-                "feature 1: property `code`",
-            ),
-            (
-                feature(r#"{"code":"19774","name":"B"}"#, "null"),
-                "feature 1: no `geometry`",
-            ),
-            (
-                feature(
-                    r#"{"code":"19774","name":"B"}"#,
-                    r#"{"type":"Point","coordinates":[107,16]}"#,
-                ),
+                feature(r#"{"code":"19774","name":"B"}"#, r#"{"type":"Point","coordinates":[107,16]}"#),
                 "feature 1: geometry type \"Point\"",
             ),
             (
-                feature(
-                    r#"{"code":"19774","name":"B"}"#,
-                    r#"{"type":"Polygon","coordinates":[[[1,2],[3,4],[1,2]]]}"#,
-                ),
+                feature(r#"{"code":"19774","name":"B"}"#, r#"{"type":"Polygon","coordinates":[[[1,2],[3,4],[1,2]]]}"#),
                 "feature 1: ring has 3 positions",
             ),
             (
@@ -1215,10 +816,7 @@ mod tests {
         ];
         for (text, reason) in cases {
             let GeoError::Invalid(message) = Boundaries::from_geojson(&text).unwrap_err();
-            assert!(
-                message.contains(reason),
-                "{message:?} should mention {reason:?}"
-            );
+            assert!(message.contains(reason), "{message:?} should mention {reason:?}");
         }
     }
 
@@ -1230,18 +828,9 @@ mod tests {
     #[test]
     fn addresses_name_wards() {
         for geo in [Geo::builtin(), REAL.clone()] {
-            assert_eq!(
-                address_code(&geo, "12 Lê Lợi, phường Thuận Hóa").as_deref(),
-                Some("19789")
-            );
-            assert_eq!(
-                address_code(&geo, "12 Le Loi, P. Thuan Hoa, TP Hue").as_deref(),
-                Some("19789")
-            );
-            assert_eq!(
-                address_code(&geo, "kiet 5 Nguyen Trai, phuong Phu Xuan").as_deref(),
-                Some("19753")
-            );
+            assert_eq!(address_code(&geo, "12 Lê Lợi, phường Thuận Hóa").as_deref(), Some("19789"));
+            assert_eq!(address_code(&geo, "12 Le Loi, P. Thuan Hoa, TP Hue").as_deref(), Some("19789"));
+            assert_eq!(address_code(&geo, "kiet 5 Nguyen Trai, phuong Phu Xuan").as_deref(), Some("19753"));
             assert_eq!(address_code(&geo, "số 3 đường Hùng Vương"), None);
             assert_eq!(address_code(&geo, ""), None);
         }
@@ -1250,23 +839,11 @@ mod tests {
     #[test]
     fn address_matching_ignores_case_tones_and_spelling_variants() {
         let geo = Geo::builtin();
-        assert_eq!(
-            address_code(&geo, "PHƯỜNG THUẬN HOÁ").as_deref(),
-            Some("19789")
-        );
+        assert_eq!(address_code(&geo, "PHƯỜNG THUẬN HOÁ").as_deref(), Some("19789"));
         assert_eq!(address_code(&geo, "phường Vĩ Dạ").as_deref(), Some("19777"));
-        assert_eq!(
-            address_code(&geo, "thôn 3, xã A Lưới 4").as_deref(),
-            Some("20101")
-        );
-        assert_eq!(
-            address_code(&geo, "bãi biển Lăng Cô").as_deref(),
-            Some("20137")
-        );
-        assert_eq!(
-            address_code(&geo, "xã Chân Mây-Lăng Cô").as_deref(),
-            Some("20137")
-        );
+        assert_eq!(address_code(&geo, "thôn 3, xã A Lưới 4").as_deref(), Some("20101"));
+        assert_eq!(address_code(&geo, "bãi biển Lăng Cô").as_deref(), Some("20137"));
+        assert_eq!(address_code(&geo, "xã Chân Mây-Lăng Cô").as_deref(), Some("20137"));
         assert_eq!(address_code(&geo, "Kim Long").as_deref(), Some("19774"));
     }
 
@@ -1274,31 +851,16 @@ mod tests {
     fn address_prefers_the_marked_ward() {
         let geo = Geo::builtin();
         // "Kim Long" is also a street: the ward after "phường" wins.
-        assert_eq!(
-            address_code(&geo, "45 Kim Long, phường Hương An").as_deref(),
-            Some("19804")
-        );
-        assert_eq!(
-            address_code(&geo, "Phú Vinh, gần xã Phú Vang").as_deref(),
-            Some("19942")
-        );
-        assert_eq!(
-            address_code(&geo, "đường Kim Long, phường Kim Long").as_deref(),
-            Some("19774")
-        );
+        assert_eq!(address_code(&geo, "45 Kim Long, phường Hương An").as_deref(), Some("19804"));
+        assert_eq!(address_code(&geo, "Phú Vinh, gần xã Phú Vang").as_deref(), Some("19942"));
+        assert_eq!(address_code(&geo, "đường Kim Long, phường Kim Long").as_deref(), Some("19774"));
     }
 
     #[test]
     fn address_prefers_the_longest_name() {
         let geo = Geo::builtin();
-        assert_eq!(
-            address_code(&geo, "Hương Thủy Thanh Thủy Phú Xuân Phong Điền").as_deref(),
-            Some("19975")
-        );
-        assert_eq!(
-            address_code(&geo, "Phong Dinh hay Phú Xuân").as_deref(),
-            Some("19831")
-        );
+        assert_eq!(address_code(&geo, "Hương Thủy Thanh Thủy Phú Xuân Phong Điền").as_deref(), Some("19975"));
+        assert_eq!(address_code(&geo, "Phong Dinh hay Phú Xuân").as_deref(), Some("19831"));
     }
 
     #[test]

@@ -45,8 +45,7 @@ pub fn sniff(head: &[u8]) -> Option<(MediaKind, &'static str)> {
         return sniff_iso_bmff(head);
     }
     // ID3v2 tag: "ID3", major version 2–4, revision, flags.
-    if head.len() >= 10 && head.starts_with(b"ID3") && (2..=4).contains(&head[3]) && head[4] != 0xFF
-    {
+    if head.len() >= 10 && head.starts_with(b"ID3") && (2..=4).contains(&head[3]) && head[4] != 0xFF {
         return Some((MediaKind::Audio, "audio/mpeg"));
     }
     if is_adts(head) {
@@ -71,13 +70,10 @@ fn sniff_iso_bmff(head: &[u8]) -> Option<(MediaKind, &'static str)> {
     let box_len = u32::from_be_bytes(head[0..4].try_into().ok()?) as usize;
     let end = box_len.min(head.len());
     // Compatible brands start after the major brand and the 4-byte minor version.
-    (16..end)
-        .step_by(4)
-        .filter_map(|i| head.get(i..i + 4))
-        .find_map(|b| match brand(b) {
-            Brand::Allowed(kind, mime) => Some((kind, mime)),
-            Brand::Refused | Brand::Unknown => None,
-        })
+    (16..end).step_by(4).filter_map(|i| head.get(i..i + 4)).find_map(|b| match brand(b) {
+        Brand::Allowed(kind, mime) => Some((kind, mime)),
+        Brand::Refused | Brand::Unknown => None,
+    })
 }
 
 enum Brand {
@@ -90,10 +86,8 @@ enum Brand {
 
 fn brand(b: &[u8]) -> Brand {
     match b {
-        b"isom" | b"iso2" | b"iso3" | b"iso4" | b"iso5" | b"iso6" | b"mp41" | b"mp42" | b"avc1"
-        | b"mmp4" | b"M4V " | b"M4VH" | b"M4VP" | b"MSNV" | b"dash" | b"f4v " => {
-            Brand::Allowed(MediaKind::Video, "video/mp4")
-        }
+        b"isom" | b"iso2" | b"iso3" | b"iso4" | b"iso5" | b"iso6" | b"mp41" | b"mp42" | b"avc1" | b"mmp4" | b"M4V "
+        | b"M4VH" | b"M4VP" | b"MSNV" | b"dash" | b"f4v " => Brand::Allowed(MediaKind::Video, "video/mp4"),
         b"qt  " => Brand::Allowed(MediaKind::Video, "video/quicktime"),
         b if b.starts_with(b"3g") => Brand::Allowed(MediaKind::Video, "video/3gpp"),
         b"M4A " | b"M4B " => Brand::Allowed(MediaKind::Audio, "audio/mp4"),
@@ -132,13 +126,9 @@ pub fn exif_gps(bytes: &[u8]) -> Option<Gps> {
     // kamadak-exif bounds-checks its reads, but this runs on bytes from anyone on the
     // internet: a panic in a parser dependency must cost the photo its position, not the
     // request.
-    let exif = std::panic::catch_unwind(|| {
-        exif::Reader::new()
-            .read_from_container(&mut Cursor::new(bytes))
-            .ok()
-    })
-    .ok()
-    .flatten()?;
+    let exif = std::panic::catch_unwind(|| exif::Reader::new().read_from_container(&mut Cursor::new(bytes)).ok())
+        .ok()
+        .flatten()?;
     let field = |tag| exif.get_field(tag, exif::In::PRIMARY).map(|f| &f.value);
 
     let lat = degrees(field(exif::Tag::GPSLatitude)?)?;
@@ -156,10 +146,7 @@ pub fn exif_gps(bytes: &[u8]) -> Option<Gps> {
     if !(lat.abs() <= 90.0 && lon.abs() <= 180.0) || (lat == 0.0 && lon == 0.0) {
         return None;
     }
-    Some(Gps {
-        lat: round7(lat),
-        lon: round7(lon),
-    })
+    Some(Gps { lat: round7(lat), lon: round7(lon) })
 }
 
 /// Degrees, minutes, seconds as up to three rationals; a zero denominator or a missing
@@ -200,12 +187,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     Sha256::digest(bytes)
         .iter()
-        .flat_map(|b| {
-            [
-                HEX[usize::from(b >> 4)] as char,
-                HEX[usize::from(b & 0x0F)] as char,
-            ]
-        })
+        .flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 0x0F)] as char])
         .collect()
 }
 
@@ -279,12 +261,7 @@ mod tests {
         j
     }
 
-    fn gps_jpeg(
-        lat_ref: &'static str,
-        lat: Vec<(u32, u32)>,
-        lon_ref: &'static str,
-        lon: Vec<(u32, u32)>,
-    ) -> Vec<u8> {
+    fn gps_jpeg(lat_ref: &'static str, lat: Vec<(u32, u32)>, lon_ref: &'static str, lon: Vec<(u32, u32)>) -> Vec<u8> {
         jpeg_with_exif(&tiff_with_gps(&[
             Entry::Ascii(1, lat_ref),
             Entry::Rationals(2, lat),
@@ -295,12 +272,7 @@ mod tests {
 
     /// 16°27'49.32"N 107°35'27.24"E, in front of the Đại Nội.
     fn hue_jpeg() -> Vec<u8> {
-        gps_jpeg(
-            "N",
-            vec![(16, 1), (27, 1), (4932, 100)],
-            "E",
-            vec![(107, 1), (35, 1), (2724, 100)],
-        )
+        gps_jpeg("N", vec![(16, 1), (27, 1), (4932, 100)], "E", vec![(107, 1), (35, 1), (2724, 100)])
     }
 
     #[test]
@@ -314,60 +286,26 @@ mod tests {
 
     #[test]
     fn southern_and_western_references_are_negative() {
-        let jpeg = gps_jpeg(
-            "S",
-            vec![(33, 1), (51, 1), (0, 1)],
-            "W",
-            vec![(70, 1), (30, 1), (0, 1)],
-        );
+        let jpeg = gps_jpeg("S", vec![(33, 1), (51, 1), (0, 1)], "W", vec![(70, 1), (30, 1), (0, 1)]);
         let gps = exif_gps(&jpeg).expect("GPS");
-        assert!(
-            (gps.lat + 33.85).abs() < 1e-9 && (gps.lon + 70.5).abs() < 1e-9,
-            "{gps:?}"
-        );
+        assert!((gps.lat + 33.85).abs() < 1e-9 && (gps.lon + 70.5).abs() < 1e-9, "{gps:?}");
     }
 
     #[test]
     fn decimal_degrees_in_one_rational_are_read() {
         let jpeg = gps_jpeg("N", vec![(164637, 10000)], "E", vec![(1075909, 10000)]);
-        assert_eq!(
-            exif_gps(&jpeg),
-            Some(Gps {
-                lat: 16.4637,
-                lon: 107.5909
-            })
-        );
+        assert_eq!(exif_gps(&jpeg), Some(Gps { lat: 16.4637, lon: 107.5909 }));
     }
 
     #[test]
     fn impossible_positions_are_refused() {
-        let null_island = gps_jpeg(
-            "N",
-            vec![(0, 1), (0, 1), (0, 1)],
-            "E",
-            vec![(0, 1), (0, 1), (0, 1)],
-        );
+        let null_island = gps_jpeg("N", vec![(0, 1), (0, 1), (0, 1)], "E", vec![(0, 1), (0, 1), (0, 1)]);
         assert_eq!(exif_gps(&null_island), None);
-        let too_far_north = gps_jpeg(
-            "N",
-            vec![(95, 1), (0, 1), (0, 1)],
-            "E",
-            vec![(107, 1), (0, 1), (0, 1)],
-        );
+        let too_far_north = gps_jpeg("N", vec![(95, 1), (0, 1), (0, 1)], "E", vec![(107, 1), (0, 1), (0, 1)]);
         assert_eq!(exif_gps(&too_far_north), None);
-        let zero_denominator = gps_jpeg(
-            "N",
-            vec![(16, 0), (0, 1), (0, 1)],
-            "E",
-            vec![(107, 1), (0, 1), (0, 1)],
-        );
+        let zero_denominator = gps_jpeg("N", vec![(16, 0), (0, 1), (0, 1)], "E", vec![(107, 1), (0, 1), (0, 1)]);
         assert_eq!(exif_gps(&zero_denominator), None);
-        let bad_reference = gps_jpeg(
-            "X",
-            vec![(16, 1), (0, 1), (0, 1)],
-            "E",
-            vec![(107, 1), (0, 1), (0, 1)],
-        );
+        let bad_reference = gps_jpeg("X", vec![(16, 1), (0, 1), (0, 1)], "E", vec![(107, 1), (0, 1), (0, 1)]);
         assert_eq!(exif_gps(&bad_reference), None);
     }
 
@@ -387,10 +325,8 @@ mod tests {
 
     #[test]
     fn jpeg_without_exif_has_no_gps() {
-        let plain = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0,
-            0, 0xFF, 0xD9,
-        ];
+        let plain =
+            [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9];
         assert_eq!(exif_gps(&plain), None);
     }
 
@@ -413,10 +349,7 @@ mod tests {
                 let mut bad = jpeg.clone();
                 bad[i] = v;
                 if let Some(gps) = exif_gps(&bad) {
-                    assert!(
-                        gps.lat.abs() <= 90.0 && gps.lon.abs() <= 180.0,
-                        "byte {i} = {v}: {gps:?}"
-                    );
+                    assert!(gps.lat.abs() <= 90.0 && gps.lon.abs() <= 180.0, "byte {i} = {v}: {gps:?}");
                     assert!(gps.lat.is_finite() && gps.lon.is_finite());
                 }
             }
@@ -445,84 +378,39 @@ mod tests {
 
     #[test]
     fn sniffs_images() {
-        assert_eq!(
-            sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]),
-            Some((MediaKind::Image, "image/jpeg"))
-        );
-        assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
-            Some((MediaKind::Image, "image/png"))
-        );
-        assert_eq!(
-            sniff(b"RIFF\x24\0\0\0WEBPVP8 "),
-            Some((MediaKind::Image, "image/webp"))
-        );
-        assert_eq!(
-            sniff(&ftyp(b"heic", &[b"mif1", b"heic"])),
-            Some((MediaKind::Image, "image/heic"))
-        );
+        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10]), Some((MediaKind::Image, "image/jpeg")));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some((MediaKind::Image, "image/png")));
+        assert_eq!(sniff(b"RIFF\x24\0\0\0WEBPVP8 "), Some((MediaKind::Image, "image/webp")));
+        assert_eq!(sniff(&ftyp(b"heic", &[b"mif1", b"heic"])), Some((MediaKind::Image, "image/heic")));
         assert_eq!(mime(&ftyp(b"heix", &[])), Some("image/heic"));
-        assert_eq!(
-            sniff(&ftyp(b"mif1", &[b"heic"])),
-            Some((MediaKind::Image, "image/heif"))
-        );
+        assert_eq!(sniff(&ftyp(b"mif1", &[b"heic"])), Some((MediaKind::Image, "image/heif")));
         assert_eq!(mime(&ftyp(b"msf1", &[])), Some("image/heif"));
     }
 
     #[test]
     fn sniffs_video() {
         for brand in [b"isom", b"mp41", b"mp42", b"avc1"] {
-            assert_eq!(
-                sniff(&ftyp(brand, &[b"isom"])),
-                Some((MediaKind::Video, "video/mp4"))
-            );
+            assert_eq!(sniff(&ftyp(brand, &[b"isom"])), Some((MediaKind::Video, "video/mp4")));
         }
-        assert_eq!(
-            sniff(&ftyp(b"qt  ", &[b"qt  "])),
-            Some((MediaKind::Video, "video/quicktime"))
-        );
+        assert_eq!(sniff(&ftyp(b"qt  ", &[b"qt  "])), Some((MediaKind::Video, "video/quicktime")));
         for brand in [b"3gp4", b"3gp5", b"3g2a"] {
-            assert_eq!(
-                sniff(&ftyp(brand, &[])),
-                Some((MediaKind::Video, "video/3gpp"))
-            );
+            assert_eq!(sniff(&ftyp(brand, &[])), Some((MediaKind::Video, "video/3gpp")));
         }
         // An unknown major brand decides by its compatible brands.
-        assert_eq!(
-            mime(&ftyp(b"XAVC", &[b"XAVC", b"mp42", b"iso2"])),
-            Some("video/mp4")
-        );
+        assert_eq!(mime(&ftyp(b"XAVC", &[b"XAVC", b"mp42", b"iso2"])), Some("video/mp4"));
     }
 
     #[test]
     fn sniffs_audio_and_pdf() {
-        assert_eq!(
-            sniff(&ftyp(b"M4A ", &[b"M4A ", b"mp42", b"isom"])),
-            Some((MediaKind::Audio, "audio/mp4"))
-        );
-        assert_eq!(
-            sniff(b"ID3\x04\0\0\0\0\x10\x00"),
-            Some((MediaKind::Audio, "audio/mpeg"))
-        );
+        assert_eq!(sniff(&ftyp(b"M4A ", &[b"M4A ", b"mp42", b"isom"])), Some((MediaKind::Audio, "audio/mp4")));
+        assert_eq!(sniff(b"ID3\x04\0\0\0\0\x10\x00"), Some((MediaKind::Audio, "audio/mpeg")));
         // MPEG-1 Layer III, 128 kbit/s, 44.1 kHz.
-        assert_eq!(
-            sniff(&[0xFF, 0xFB, 0x90, 0x64, 0, 0]),
-            Some((MediaKind::Audio, "audio/mpeg"))
-        );
+        assert_eq!(sniff(&[0xFF, 0xFB, 0x90, 0x64, 0, 0]), Some((MediaKind::Audio, "audio/mpeg")));
         // ADTS AAC-LC, 44.1 kHz, stereo.
-        assert_eq!(
-            sniff(&[0xFF, 0xF1, 0x50, 0x80, 0x02, 0x1F, 0xFC]),
-            Some((MediaKind::Audio, "audio/aac"))
-        );
+        assert_eq!(sniff(&[0xFF, 0xF1, 0x50, 0x80, 0x02, 0x1F, 0xFC]), Some((MediaKind::Audio, "audio/aac")));
         assert_eq!(sniff(b"#!AMR\n\x3c"), Some((MediaKind::Audio, "audio/amr")));
-        assert_eq!(
-            sniff(b"#!AMR-WB\n\x04"),
-            Some((MediaKind::Audio, "audio/amr-wb"))
-        );
-        assert_eq!(
-            sniff(b"%PDF-1.7\n%\xe2\xe3"),
-            Some((MediaKind::File, "application/pdf"))
-        );
+        assert_eq!(sniff(b"#!AMR-WB\n\x04"), Some((MediaKind::Audio, "audio/amr-wb")));
+        assert_eq!(sniff(b"%PDF-1.7\n%\xe2\xe3"), Some((MediaKind::File, "application/pdf")));
     }
 
     #[test]
@@ -569,13 +457,7 @@ mod tests {
 
     #[test]
     fn sha256_hex_matches_known_vectors() {
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -93,19 +93,13 @@ pub fn normalize_vn(raw: &str) -> Option<PhoneNumber> {
         None => compact,
     };
 
-    if SHORT_CODES.contains(&national.as_str())
-        || SHORT_CODES.contains(&national.trim_start_matches('0'))
-    {
+    if SHORT_CODES.contains(&national.as_str()) || SHORT_CODES.contains(&national.trim_start_matches('0')) {
         return None;
     }
 
     // §6.3 step 3, before parsing.
     let legacy = (national.len() == 11)
-        .then(|| {
-            LEGACY_MOBILE_PREFIXES
-                .iter()
-                .find(|(old, _)| national.starts_with(old))
-        })
+        .then(|| LEGACY_MOBILE_PREFIXES.iter().find(|(old, _)| national.starts_with(old)))
         .flatten();
     let national = match legacy {
         Some((old, new)) => format!("{new}{}", &national[old.len()..]),
@@ -129,11 +123,7 @@ pub fn normalize_vn(raw: &str) -> Option<PhoneNumber> {
     } else {
         return None;
     };
-    Some(PhoneNumber {
-        e164: number.format().mode(Mode::E164).to_string(),
-        kind,
-        legacy_mobile: legacy.is_some(),
-    })
+    Some(PhoneNumber { e164: number.format().mode(Mode::E164).to_string(), kind, legacy_mobile: legacy.is_some() })
 }
 
 /// §6.3 step 1: NFKC (full-width digits and plus sign), then digits only, with a `+` allowed
@@ -170,11 +160,7 @@ fn foreign(digits: &str) -> Option<PhoneNumber> {
         Type::PremiumRate => PhoneKind::PremiumRate,
         _ => PhoneKind::Other,
     };
-    Some(PhoneNumber {
-        e164: number.format().mode(Mode::E164).to_string(),
-        kind,
-        legacy_mobile: false,
-    })
+    Some(PhoneNumber { e164: number.format().mode(Mode::E164).to_string(), kind, legacy_mobile: false })
 }
 
 fn kind_of(kind: Type, national_significant: &str) -> PhoneKind {
@@ -182,9 +168,7 @@ fn kind_of(kind: Type, national_significant: &str) -> PhoneKind {
         Type::Mobile => PhoneKind::Mobile,
         Type::FixedLine => PhoneKind::FixedLine,
         // Vietnamese landlines all start with 2 (0 + area code 2xx); mobiles never do.
-        Type::FixedLineOrMobile if national_significant.starts_with(['3', '5', '7', '8', '9']) => {
-            PhoneKind::Mobile
-        }
+        Type::FixedLineOrMobile if national_significant.starts_with(['3', '5', '7', '8', '9']) => PhoneKind::Mobile,
         Type::FixedLineOrMobile => PhoneKind::FixedLine,
         Type::TollFree => PhoneKind::TollFree,
         Type::PremiumRate => PhoneKind::PremiumRate,
@@ -242,14 +226,9 @@ mod tests {
 
     #[test]
     fn hue_landlines() {
-        for raw in [
-            "02343822123",
-            "0234 3822 123",
-            "(0234) 3.822.123",
-            "+84 234 3822 123",
-            "0234.3.822.123",
-            "+8402343822123",
-        ] {
+        for raw in
+            ["02343822123", "0234 3822 123", "(0234) 3.822.123", "+84 234 3822 123", "0234.3.822.123", "+8402343822123"]
+        {
             assert_number(raw, "+842343822123", PhoneKind::FixedLine, false);
         }
         assert_number("02838123456", "+842838123456", PhoneKind::FixedLine, false);
@@ -264,45 +243,20 @@ mod tests {
 
     #[test]
     fn service_numbers() {
-        for raw in [
-            "19001234",
-            "1900 1234",
-            "1900123456",
-            "1900 54 54 58",
-            "1900 1075",
-            "19001075",
-        ] {
-            assert_eq!(
-                normalize_vn(raw).map(|n| n.kind),
-                Some(PhoneKind::PremiumRate),
-                "{raw}"
-            );
+        for raw in ["19001234", "1900 1234", "1900123456", "1900 54 54 58", "1900 1075", "19001075"] {
+            assert_eq!(normalize_vn(raw).map(|n| n.kind), Some(PhoneKind::PremiumRate), "{raw}");
         }
         assert_eq!(e164("1900 1075").as_deref(), Some("+8419001075"));
         for raw in ["18001234", "1800123456", "18001091"] {
-            assert_eq!(
-                normalize_vn(raw).map(|n| n.kind),
-                Some(PhoneKind::TollFree),
-                "{raw}"
-            );
+            assert_eq!(normalize_vn(raw).map(|n| n.kind), Some(PhoneKind::TollFree), "{raw}");
         }
         assert_eq!(e164("18001091").as_deref(), Some("+8418001091"));
     }
 
     #[test]
     fn full_width_digits() {
-        assert_number(
-            "０９０５１２３４５６",
-            "+84905123456",
-            PhoneKind::Mobile,
-            false,
-        );
-        assert_number(
-            "＋８４ ９０５ １２３ ４５６",
-            "+84905123456",
-            PhoneKind::Mobile,
-            false,
-        );
+        assert_number("０９０５１２３４５６", "+84905123456", PhoneKind::Mobile, false);
+        assert_number("＋８４ ９０５ １２３ ４５６", "+84905123456", PhoneKind::Mobile, false);
     }
 
     #[test]
@@ -352,12 +306,7 @@ mod tests {
 
     #[test]
     fn foreign_numbers_in_international_form() {
-        assert_number(
-            "+33 6 12 34 56 78",
-            "+33612345678",
-            PhoneKind::Mobile,
-            false,
-        );
+        assert_number("+33 6 12 34 56 78", "+33612345678", PhoneKind::Mobile, false);
         assert_number("0033612345678", "+33612345678", PhoneKind::Mobile, false);
         assert_eq!(normalize_vn("+33 1"), None);
     }

@@ -20,8 +20,7 @@ pub const NAME_PLACEHOLDER: &str = "[họ tên]";
 /// Public service numbers (the Hue-S hotline, the 1022 portal, emergency lines). A citizen who
 /// writes them is pointing at the city, not giving their own contact: left in the text and
 /// not counted.
-pub const PUBLIC_SERVICE_NUMBERS: [&str; 7] =
-    ["19001075", "1022", "113", "114", "115", "112", "111"];
+pub const PUBLIC_SERVICE_NUMBERS: [&str; 7] = ["19001075", "1022", "113", "114", "115", "112", "111"];
 
 /// Text with contact details taken out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,11 +39,7 @@ pub struct Scrubbed {
 pub fn scrub_contacts(text: &str) -> Scrubbed {
     let (text, emails) = scrub_emails(text);
     let (text, phones) = scrub_phones(&text);
-    Scrubbed {
-        text,
-        phones,
-        emails,
-    }
+    Scrubbed { text, phones, emails }
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {
@@ -89,12 +84,7 @@ fn scrub_emails(text: &str) -> (String, Vec<String>) {
 /// is what people type.
 fn email_around(text: &str, at: usize, floor: usize) -> Option<(usize, usize)> {
     let before = &text[floor..at];
-    let local_len: usize = before
-        .chars()
-        .rev()
-        .take_while(|&c| is_local_char(c))
-        .map(char::len_utf8)
-        .sum();
+    let local_len: usize = before.chars().rev().take_while(|&c| is_local_char(c)).map(char::len_utf8).sum();
     let mut start = at - local_len;
     // A sentence's full stop before the address is not part of it.
     while text[start..at].starts_with('.') {
@@ -110,15 +100,9 @@ fn email_around(text: &str, at: usize, floor: usize) -> Option<(usize, usize)> {
     // ASCII only, so chars and bytes agree; a full stop or hyphen after the address is prose.
     let domain = after[..domain_len].trim_end_matches(['.', '-']);
     let labels: Vec<&str> = domain.split('.').collect();
-    let valid_labels = labels
-        .iter()
-        .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    let valid_labels = labels.iter().all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
     let tld = labels.last()?;
-    if labels.len() < 2
-        || !valid_labels
-        || tld.len() < 2
-        || !tld.chars().all(|c| c.is_ascii_alphabetic())
-    {
+    if labels.len() < 2 || !valid_labels || tld.len() < 2 || !tld.chars().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }
     Some((start, at + 1 + domain.len()))
@@ -146,10 +130,7 @@ fn ascii_digit(c: char) -> Option<char> {
 /// What people put between the digit groups of one number: "0905 123 456", "0905.123.456",
 /// "090-512-3456", "(0234) 3822 123", and their full-width forms.
 fn is_separator(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '.' | '-' | '(' | ')' | '\u{00A0}' | '\u{3000}' | '．' | '－' | '（' | '）'
-    )
+    matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{00A0}' | '\u{3000}' | '．' | '－' | '（' | '）')
 }
 
 /// At most two separator characters join groups into one run (") " or " (" in
@@ -167,13 +148,7 @@ fn digit_groups(text: &str) -> Vec<Group> {
                 g.digits.push(d);
                 g.end = i + c.len_utf8();
             }
-            (Some(d), None) => {
-                current = Some(Group {
-                    start: i,
-                    end: i + c.len_utf8(),
-                    digits: d.to_string(),
-                })
-            }
+            (Some(d), None) => current = Some(Group { start: i, end: i + c.len_utf8(), digits: d.to_string() }),
             (None, _) => groups.extend(current.take()),
         }
     }
@@ -220,18 +195,10 @@ fn scrub_phones(text: &str) -> (String, Vec<String>) {
 
 /// The longest phone number that starts at group `i` of the run: the index of its last group,
 /// its byte span and the number.
-fn longest_number_at(
-    text: &str,
-    run: &[Group],
-    i: usize,
-) -> Option<(usize, (usize, usize), phone::PhoneNumber)> {
+fn longest_number_at(text: &str, run: &[Group], i: usize) -> Option<(usize, (usize, usize), phone::PhoneNumber)> {
     // A number glued to the digits before it by a dot or dash ("16.4637", "75A-123.45") is
     // part of something else; a new number in the same run starts after a space.
-    if i > 0
-        && !text[run[i - 1].end..run[i].start]
-            .chars()
-            .any(char::is_whitespace)
-    {
+    if i > 0 && !text[run[i - 1].end..run[i].start].chars().any(char::is_whitespace) {
         return None;
     }
     for j in (i..run.len()).rev() {
@@ -268,18 +235,11 @@ fn span_of(text: &str, groups: &[Group]) -> (usize, usize) {
     let opened = inner.chars().filter(|&c| c == '(' || c == '（').count();
     let closed = inner.chars().filter(|&c| c == ')' || c == '）').count();
     if closed > opened {
-        if let Some(c) = text[..start]
-            .chars()
-            .next_back()
-            .filter(|&c| c == '(' || c == '（')
-        {
+        if let Some(c) = text[..start].chars().next_back().filter(|&c| c == '(' || c == '（') {
             start -= c.len_utf8();
         }
     } else if opened > closed
-        && let Some(c) = text[end..]
-            .chars()
-            .next()
-            .filter(|&c| c == ')' || c == '）')
+        && let Some(c) = text[end..].chars().next().filter(|&c| c == ')' || c == '）')
     {
         end += c.len_utf8();
     }
@@ -299,16 +259,10 @@ fn looks_like_phone(text: &str, groups: &[Group], digits: &str, plus: bool) -> b
     if !prefix_ok {
         return false;
     }
-    let gaps: Vec<&str> = groups
-        .windows(2)
-        .map(|w| &text[w[0].end..w[1].start])
-        .collect();
+    let gaps: Vec<&str> = groups.windows(2).map(|w| &text[w[0].end..w[1].start]).collect();
     // A decimal point: "16.4637", "107.5909".
     let decimal = groups.windows(2).zip(&gaps).any(|(w, gap)| {
-        is_dot(gap)
-            && w[0].digits.len() <= 3
-            && !w[0].digits.starts_with('0')
-            && w[1].digits.len() >= 4
+        is_dot(gap) && w[0].digits.len() <= 3 && !w[0].digits.starts_with('0') && w[1].digits.len() >= 4
     });
     // Thousands separators: "19.000.000 đồng".
     let amount = groups.len() >= 2
@@ -345,10 +299,7 @@ fn is_public_service(number: &phone::PhoneNumber) -> bool {
 /// Only names of at least two words or at least four letters are masked.
 pub fn mask_name(text: &str, name: &str) -> String {
     let name: String = name.nfc().collect();
-    let words: Vec<Vec<char>> = name
-        .split_whitespace()
-        .map(|w| w.chars().map(fold_case).collect())
-        .collect();
+    let words: Vec<Vec<char>> = name.split_whitespace().map(|w| w.chars().map(fold_case).collect()).collect();
     let letters: usize = words.iter().map(Vec::len).sum();
     if letters < 2 || (words.len() < 2 && letters < 4) {
         return text.to_owned();
@@ -394,10 +345,7 @@ fn match_words(chars: &[(usize, char)], start: usize, words: &[Vec<char>]) -> Op
     let mut i = start;
     for (n, word) in words.iter().enumerate() {
         if n > 0 {
-            let spaces = chars[i..]
-                .iter()
-                .take_while(|(_, c)| c.is_whitespace())
-                .count();
+            let spaces = chars[i..].iter().take_while(|(_, c)| c.is_whitespace()).count();
             if spaces == 0 {
                 return None;
             }
@@ -423,10 +371,7 @@ mod tests {
     fn unchanged(text: &str) {
         let s = scrub_contacts(text);
         assert_eq!(s.text, text, "{text:?} was changed");
-        assert!(
-            s.phones.is_empty() && s.emails.is_empty(),
-            "{text:?}: {s:?}"
-        );
+        assert!(s.phones.is_empty() && s.emails.is_empty(), "{text:?}: {s:?}");
     }
 
     #[test]
@@ -548,31 +493,19 @@ mod tests {
     #[test]
     fn masks_a_full_name_case_insensitively() {
         assert_eq!(
-            mask_name(
-                "Tôi là Nguyễn Văn An, NGUYỄN  VĂN AN ở An Cựu",
-                "  Nguyễn Văn An "
-            ),
+            mask_name("Tôi là Nguyễn Văn An, NGUYỄN  VĂN AN ở An Cựu", "  Nguyễn Văn An "),
             "Tôi là [họ tên], [họ tên] ở An Cựu"
         );
     }
 
     #[test]
     fn masks_a_decomposed_name_in_nfc_text() {
-        assert_eq!(
-            mask_name(
-                "chị Trần Thị Hà gọi",
-                "Tra\u{0302}\u{0300}n Thi\u{0323} Ha\u{0300}"
-            ),
-            "chị [họ tên] gọi"
-        );
+        assert_eq!(mask_name("chị Trần Thị Hà gọi", "Tra\u{0302}\u{0300}n Thi\u{0323} Ha\u{0300}"), "chị [họ tên] gọi");
     }
 
     #[test]
     fn masks_only_whole_words() {
-        assert_eq!(
-            mask_name("Bình, Bìnhh, XBình, Bình2 và bình", "Bình"),
-            "[họ tên], Bìnhh, XBình, Bình2 và [họ tên]"
-        );
+        assert_eq!(mask_name("Bình, Bìnhh, XBình, Bình2 và bình", "Bình"), "[họ tên], Bìnhh, XBình, Bình2 và [họ tên]");
     }
 
     #[test]
@@ -582,9 +515,6 @@ mod tests {
         assert_eq!(mask_name("text", " "), "text");
         assert_eq!(mask_name("a b", "a"), "a b");
         // Two short words are a full name.
-        assert_eq!(
-            mask_name("gặp Lê An hôm qua", "Lê An"),
-            "gặp [họ tên] hôm qua"
-        );
+        assert_eq!(mask_name("gặp Lê An hôm qua", "Lê An"), "gặp [họ tên] hôm qua");
     }
 }

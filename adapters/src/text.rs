@@ -61,10 +61,7 @@ fn is_invisible(c: char) -> bool {
 pub fn clamp_title(title: &str) -> String {
     // Collapse every run of whitespace (newlines and tabs included) to one space so the title
     // is one line whatever the client sent.
-    let one_line = clean(title)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let one_line = clean(title).split_whitespace().collect::<Vec<_>>().join(" ");
     let chars: Vec<char> = one_line.chars().collect();
     if chars.len() <= TITLE_MAX_CHARS {
         return one_line;
@@ -76,9 +73,7 @@ pub fn clamp_title(title: &str) -> String {
     } else {
         chars[..TITLE_MAX_CHARS].iter().rposition(|&c| c == ' ')
     };
-    let word_cut = cut
-        .map(|end| trim_cut_end(&chars[..end]))
-        .filter(|s| !s.is_empty());
+    let word_cut = cut.map(|end| trim_cut_end(&chars[..end])).filter(|s| !s.is_empty());
     word_cut.unwrap_or_else(|| hard_cut(&chars))
 }
 
@@ -87,11 +82,7 @@ pub fn clamp_title(title: &str) -> String {
 fn trim_cut_end(chars: &[char]) -> String {
     let s: String = chars.iter().collect();
     s.trim_end_matches(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                ',' | ';' | ':' | '-' | '–' | '—' | '(' | '[' | '{' | '/' | '&'
-            )
+        c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '–' | '—' | '(' | '[' | '{' | '/' | '&')
     })
     .to_owned()
 }
@@ -111,11 +102,7 @@ pub fn derive_title(description: &str) -> String {
     let text = clean(description);
     let first = first_sentence(&text);
     let first = first.trim_end_matches(['.', '…']).trim_end();
-    if first.is_empty() {
-        clamp_title(&text)
-    } else {
-        clamp_title(first)
-    }
+    if first.is_empty() { clamp_title(&text) } else { clamp_title(first) }
 }
 
 /// The text up to and including the first sentence terminator, or up to the first newline.
@@ -129,9 +116,7 @@ fn first_sentence(text: &str) -> &str {
             continue;
         }
         // "16.46" or "a.nguyen": a terminator only counts when followed by space or the end.
-        let at_end = chars
-            .get(i + 1)
-            .is_none_or(|&(_, next)| next.is_whitespace());
+        let at_end = chars.get(i + 1).is_none_or(|&(_, next)| next.is_whitespace());
         if !at_end || (c == '.' && ends_with_abbreviation(&text[..byte])) {
             continue;
         }
@@ -166,10 +151,7 @@ pub fn fold_ascii(text: &str) -> String {
 /// Additional block U+1EA0–U+1EF9 (ạ ả ấ … ỹ). Yoruba ẹ/ọ and Welsh ỳ are the known collisions
 /// (reference/vietnam.md §3); neither is plausible in Huế reports.
 fn is_strong_vietnamese_letter(c: char) -> bool {
-    matches!(
-        c,
-        'đ' | 'Đ' | 'ơ' | 'Ơ' | 'ư' | 'Ư' | 'ĩ' | 'Ĩ' | 'ũ' | 'Ũ' | '\u{1EA0}'..='\u{1EF9}'
-    )
+    matches!(c, 'đ' | 'Đ' | 'ơ' | 'Ơ' | 'ư' | 'Ư' | 'ĩ' | 'Ĩ' | 'ũ' | 'Ũ' | '\u{1EA0}'..='\u{1EF9}')
 }
 
 /// ă â ê ô also occur in Romanian, French and Portuguese, so they count as Vietnamese only in
@@ -190,8 +172,8 @@ fn is_vietnamese_accented(c: char) -> bool {
 }
 
 const ONSETS: &[&str] = &[
-    "ngh", "ch", "gh", "gi", "kh", "ng", "nh", "ph", "qu", "th", "tr", "b", "c", "d", "g", "h",
-    "k", "l", "m", "n", "p", "r", "s", "t", "v", "x", "",
+    "ngh", "ch", "gh", "gi", "kh", "ng", "nh", "ph", "qu", "th", "tr", "b", "c", "d", "g", "h", "k", "l", "m", "n",
+    "p", "r", "s", "t", "v", "x", "",
 ];
 
 /// Vowel nuclei of folded Vietnamese, longest first (reference/vietnam.md §3), with whether
@@ -246,25 +228,22 @@ fn is_vietnamese_syllable(word: &str) -> bool {
     if word.is_empty() || word.len() > 7 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
         return false;
     }
-    ONSETS
-        .iter()
-        .filter_map(|onset| word.strip_prefix(onset).map(|rest| (*onset, rest)))
-        .any(|(onset, rest)| {
-            NUCLEI.iter().any(|&(nucleus, takes_coda)| {
-                let Some(coda) = rest.strip_prefix(nucleus) else {
-                    return false;
-                };
-                let front = nucleus.starts_with(['e', 'i', 'y']);
-                // "gì", "gìn" spell the gi- onset with its i merged into the nucleus.
-                let spelling_ok = match onset {
-                    "k" | "gh" | "ngh" => front,
-                    "g" => !front || nucleus.starts_with('i'),
-                    "c" | "ng" => !front,
-                    _ => true,
-                };
-                spelling_ok && CODAS.contains(&coda) && (coda.is_empty() || takes_coda)
-            })
+    ONSETS.iter().filter_map(|onset| word.strip_prefix(onset).map(|rest| (*onset, rest))).any(|(onset, rest)| {
+        NUCLEI.iter().any(|&(nucleus, takes_coda)| {
+            let Some(coda) = rest.strip_prefix(nucleus) else {
+                return false;
+            };
+            let front = nucleus.starts_with(['e', 'i', 'y']);
+            // "gì", "gìn" spell the gi- onset with its i merged into the nucleus.
+            let spelling_ok = match onset {
+                "k" | "gh" | "ngh" => front,
+                "g" => !front || nucleus.starts_with('i'),
+                "c" | "ng" => !front,
+                _ => true,
+            };
+            spelling_ok && CODAS.contains(&coda) && (coda.is_empty() || takes_coda)
         })
+    })
 }
 
 /// Words of the text: maximal runs of letters (and the combining marks of NFD input),
@@ -281,11 +260,16 @@ const MIN_WORDS_FOR_STATISTICS: usize = 3;
 
 /// ISO 639-1 language of the text with a confidence, or `und` (R3).
 ///
-/// Three stages (reference/vietnam.md §3): Vietnamese-only letters in a meaningful share of
-/// the words give `vi` with high confidence; otherwise text that is mostly well-formed
-/// diacritic-free Vietnamese syllables gives `vi` with at most 0.6, because `whatlang`
-/// misreads "không dấu" text as Tagalog or German; otherwise `whatlang`'s answer when it is
-/// reliable and the text has at least three words.
+/// In order (reference/vietnam.md §3):
+/// 1. Vietnamese-only letters in a meaningful share of the words: `vi`, 0.9 to 1.0 with the
+///    share.
+/// 2. Every word a Vietnamese syllable and at least two, half or more, with Vietnamese marks
+///    ("Cháy nhà"): `vi`, 0.85 to 0.9.
+/// 3. From three words on, mostly well-formed diacritic-free Vietnamese syllables: `vi`, at
+///    most 0.6, because `whatlang` misreads "không dấu" text as Tagalog or German.
+/// 4. From three words on, `whatlang`'s answer when it is reliable, or English when it is
+///    whatlang's clear first choice.
+/// 5. Otherwise `und` with confidence 0.
 pub fn detect_language(text: &str) -> Language {
     let nfc: String = text.nfc().collect();
     let words = words(&nfc);
@@ -293,10 +277,7 @@ pub fn detect_language(text: &str) -> Language {
         return undetermined();
     }
 
-    let strong = words
-        .iter()
-        .filter(|w| w.chars().any(is_strong_vietnamese_letter))
-        .count();
+    let strong = words.iter().filter(|w| w.chars().any(is_strong_vietnamese_letter)).count();
     let weak = words
         .iter()
         .filter(|w| {
@@ -307,10 +288,7 @@ pub fn detect_language(text: &str) -> Language {
         .count();
     let marked_share = (strong + weak) as f64 / words.len() as f64;
     if strong >= 1 && marked_share >= 0.2 {
-        return Language {
-            code: "vi".to_owned(),
-            confidence: (0.9 + 0.1 * marked_share).min(1.0),
-        };
+        return Language { code: "vi".to_owned(), confidence: (0.9 + 0.1 * marked_share).min(1.0) };
     }
     // Without a Vietnamese-only letter, accented words still point to Vietnamese when every
     // word is a well-formed syllable and at least half carry Vietnamese marks ("Cháy nhà",
@@ -322,39 +300,28 @@ pub fn detect_language(text: &str) -> Language {
     let all_syllables = words.iter().all(|w| is_vietnamese_syllable(&fold_ascii(w)));
     if accented >= 2 && all_syllables && accented * 2 >= words.len() {
         let share = accented as f64 / words.len() as f64;
-        return Language {
-            code: "vi".to_owned(),
-            confidence: 0.8 + 0.1 * share,
-        };
+        return Language { code: "vi".to_owned(), confidence: 0.8 + 0.1 * share };
     }
 
     if words.len() < MIN_WORDS_FOR_STATISTICS {
         return undetermined();
     }
 
-    let syllable_share = words
-        .iter()
-        .filter(|w| is_vietnamese_syllable(&fold_ascii(w)))
-        .count() as f64
-        / words.len() as f64;
+    let syllable_share =
+        words.iter().filter(|w| is_vietnamese_syllable(&fold_ascii(w))).count() as f64 / words.len() as f64;
     if syllable_share >= 0.75 {
         // Between 0.75 and 0.9 English can still slip through ("I am on the bus"), so ask
         // whatlang to arbitrate between the only two languages that are plausible here.
-        let vie_or_eng =
-            whatlang::Detector::with_allowlist(vec![whatlang::Lang::Vie, whatlang::Lang::Eng]);
+        let vie_or_eng = whatlang::Detector::with_allowlist(vec![whatlang::Lang::Vie, whatlang::Lang::Eng]);
         if syllable_share >= 0.9 || vie_or_eng.detect_lang(&nfc) == Some(whatlang::Lang::Vie) {
-            return Language {
-                code: "vi".to_owned(),
-                confidence: 0.6 * syllable_share,
-            };
+            return Language { code: "vi".to_owned(), confidence: 0.6 * syllable_share };
         }
     }
 
     match whatlang::detect(&nfc) {
-        Some(info) if info.is_reliable() || is_plausible_english(&info) => Language {
-            code: iso_639_1(info.lang()).to_owned(),
-            confidence: info.confidence().clamp(0.0, 1.0),
-        },
+        Some(info) if info.is_reliable() || is_plausible_english(&info) => {
+            Language { code: iso_639_1(info.lang()).to_owned(), confidence: info.confidence().clamp(0.0, 1.0) }
+        }
         _ => undetermined(),
     }
 }
@@ -369,10 +336,7 @@ fn is_plausible_english(info: &whatlang::Info) -> bool {
 }
 
 fn undetermined() -> Language {
-    Language {
-        code: "und".to_owned(),
-        confidence: 0.0,
-    }
+    Language { code: "und".to_owned(), confidence: 0.0 }
 }
 
 /// ISO 639-1 code of each language whatlang 0.18 knows (all 70 have one; Mandarin maps to the
@@ -498,8 +462,7 @@ mod tests {
 
     #[test]
     fn clean_strips_invisible_characters_and_controls() {
-        let dirty =
-            "\u{FEFF}  Cây\u{200B} đổ\u{00AD}\u{202E} chắn\u{2066} đường\u{0007}\u{0085} \t ";
+        let dirty = "\u{FEFF}  Cây\u{200B} đổ\u{00AD}\u{202E} chắn\u{2066} đường\u{0007}\u{0085} \t ";
         assert_eq!(clean(dirty), "Cây đổ chắn đường");
         assert_eq!(clean("a\tb\nc"), "a\tb\nc");
         assert_eq!(clean("\u{0000}x\u{009F}y\u{2060}z\u{2064}"), "xyz");
@@ -507,10 +470,7 @@ mod tests {
 
     #[test]
     fn clean_unifies_line_endings() {
-        assert_eq!(
-            clean("dòng 1\r\ndòng 2\rdòng 3\ndòng 4"),
-            "dòng 1\ndòng 2\ndòng 3\ndòng 4"
-        );
+        assert_eq!(clean("dòng 1\r\ndòng 2\rdòng 3\ndòng 4"), "dòng 1\ndòng 2\ndòng 3\ndòng 4");
         assert_eq!(clean("a\u{2028}b"), "a\nb");
     }
 
@@ -591,9 +551,7 @@ mod tests {
     #[test]
     fn derive_title_takes_the_first_sentence() {
         assert_eq!(
-            derive_title(
-                "Cây đổ chắn ngang đường Lê Lợi, gần trường Quốc Học, xe không qua được. Đề nghị xử lý gấp."
-            ),
+            derive_title("Cây đổ chắn ngang đường Lê Lợi, gần trường Quốc Học, xe không qua được. Đề nghị xử lý gấp."),
             "Cây đổ chắn ngang đường Lê Lợi, gần trường Quốc Học, xe không qua được"
         );
         assert_eq!(derive_title("Cháy nhà! Cần cứu hỏa"), "Cháy nhà!");
@@ -631,23 +589,16 @@ mod tests {
 
     #[test]
     fn fold_ascii_strips_vietnamese_diacritics() {
-        assert_eq!(
-            fold_ascii("Đường Hùng Vương, phường Thuận Hóa"),
-            "Duong Hung Vuong, phuong Thuan Hoa"
-        );
+        assert_eq!(fold_ascii("Đường Hùng Vương, phường Thuận Hóa"), "Duong Hung Vuong, phuong Thuan Hoa");
         assert_eq!(fold_ascii("Ðông ɖa"), "Dong da");
     }
 
     #[test]
     fn syllable_checker_accepts_vietnamese_and_rejects_english() {
-        for w in [
-            "nguoi", "nghieng", "khong", "duong", "phuong", "quyen", "khuya", "o", "ga", "gi",
-        ] {
+        for w in ["nguoi", "nghieng", "khong", "duong", "phuong", "quyen", "khuya", "o", "ga", "gi"] {
             assert!(is_vietnamese_syllable(w), "{w}");
         }
-        for w in [
-            "street", "light", "broken", "bus", "kan", "ce", "aim", "ngi", "x", "",
-        ] {
+        for w in ["street", "light", "broken", "bus", "kan", "ce", "aim", "ngi", "x", ""] {
             assert!(!is_vietnamese_syllable(w), "{w}");
         }
     }
@@ -665,9 +616,7 @@ mod tests {
 
     #[test]
     fn detects_decomposed_vietnamese() {
-        let nfd: String = "Dây điện bị đứt rơi xuống đường rất nguy hiểm"
-            .nfd()
-            .collect();
+        let nfd: String = "Dây điện bị đứt rơi xuống đường rất nguy hiểm".nfd().collect();
         assert_eq!(detect_language(&nfd).code, "vi");
     }
 
@@ -675,11 +624,7 @@ mod tests {
     fn detects_vietnamese_without_diacritics() {
         let lang = detect_language("o ga tren duong Le Loi, xe khong qua duoc");
         assert_eq!(lang.code, "vi");
-        assert!(
-            lang.confidence > 0.3 && lang.confidence <= 0.6,
-            "{}",
-            lang.confidence
-        );
+        assert!(lang.confidence > 0.3 && lang.confidence <= 0.6, "{}", lang.confidence);
         let mut hits = 0;
         for s in VI_SENTENCES {
             let folded = fold_ascii(s);
@@ -696,11 +641,7 @@ mod tests {
         for s in EN_SENTENCES {
             let lang = detect_language(s);
             assert_ne!(lang.code, "vi", "{s}");
-            assert!(
-                lang.code == "en" || lang.code == "und",
-                "{s}: {}",
-                lang.code
-            );
+            assert!(lang.code == "en" || lang.code == "und", "{s}: {}", lang.code);
         }
     }
 
@@ -714,16 +655,10 @@ mod tests {
     #[test]
     fn detects_french_and_german() {
         assert_eq!(
-            detect_language(
-                "Le lampadaire de la rue est cassé depuis trois jours et personne ne vient"
-            )
-            .code,
+            detect_language("Le lampadaire de la rue est cassé depuis trois jours et personne ne vient").code,
             "fr"
         );
-        assert_eq!(
-            detect_language("Die Straßenlaterne vor unserem Haus ist seit drei Tagen kaputt").code,
-            "de"
-        );
+        assert_eq!(detect_language("Die Straßenlaterne vor unserem Haus ist seit drei Tagen kaputt").code, "de");
     }
 
     #[test]
@@ -737,8 +672,7 @@ mod tests {
 
     #[test]
     fn romanian_and_french_circumflexes_are_not_vietnamese() {
-        let ro =
-            detect_language("Lampa stradală de pe strada principală este spartă de o săptămână");
+        let ro = detect_language("Lampa stradală de pe strada principală este spartă de o săptămână");
         assert_eq!(ro.code, "ro");
         let fr = detect_language("La forêt près de l'hôtel est fermée, même la côte");
         assert_ne!(fr.code, "vi");
@@ -748,10 +682,7 @@ mod tests {
     fn every_whatlang_language_has_a_two_letter_code() {
         for lang in whatlang::Lang::all() {
             let code = iso_639_1(*lang);
-            assert!(
-                code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()),
-                "{lang:?}"
-            );
+            assert!(code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase()), "{lang:?}");
         }
         assert_eq!(iso_639_1(whatlang::Lang::Vie), "vi");
     }
