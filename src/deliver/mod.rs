@@ -109,6 +109,7 @@ impl Deliverer {
         let seqs: Vec<i64> = due.iter().map(|d| d.outbox_seq).collect();
         self.store.mark_delivered(seqs, Utc::now()).await?;
         metrics::counter!("hue_intake_delivered_total", "sink" => self.sink.name()).increment(due.len() as u64);
+        self.delivered.send_modify(|n| *n += due.len() as u64);
         Ok(due.len())
     }
 }

@@ -50,14 +50,23 @@ async fn a_report_is_acknowledged_recorded_and_delivered_exactly_once() {
     assert_eq!(record["reporter"]["consent"], true);
     assert_eq!(record["triage"]["missing"], json!([]));
 
-    let status: Value = server.http.get(server.url(&format!("/v1/reports/{}", code.to_lowercase()))).send().await.unwrap().json().await.unwrap();
+    let status: Value = server
+        .http
+        .get(server.url(&format!("/v1/reports/{}", code.to_lowercase())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["status"], "delivered");
     assert_eq!(status["tracking_code"], code.as_str());
 
     // R8: no personal data anywhere on disk in the clear: not in records, not in the database.
     let dir = server.stop().await;
     let everything = all_bytes_under(dir.path());
-    for secret in ["0905 123 456", "0905123456", "+84905123456", "an.nguyen@example.vn", "Nguyễn Văn An", "hues-102938"] {
+    for secret in ["0905 123 456", "0905123456", "+84905123456", "an.nguyen@example.vn", "Nguyễn Văn An", "hues-102938"]
+    {
         assert!(!contains(&everything, secret), "{secret} found in the data directory");
     }
 }
@@ -97,16 +106,42 @@ async fn bad_input_gets_a_precise_problem() {
     let server = Server::start_with(|c| c.server.max_json_bytes = 4096).await;
     let json = "application/json";
 
-    let p = problem(server.post_raw(Some(APP_TOKEN), json, b"{\"client_message_id\": \"x\",\n \"description\": }".to_vec()).await, 400).await;
+    let p = problem(
+        server.post_raw(Some(APP_TOKEN), json, b"{\"client_message_id\": \"x\",\n \"description\": }".to_vec()).await,
+        400,
+    )
+    .await;
     assert!(p["detail"].as_str().unwrap().contains("line 2"), "{p}");
 
-    let p = problem(server.post_raw(Some(APP_TOKEN), json, br#"{"client_message_id":"x","description":"d","colour":"red"}"#.to_vec()).await, 400).await;
+    let p = problem(
+        server
+            .post_raw(Some(APP_TOKEN), json, br#"{"client_message_id":"x","description":"d","colour":"red"}"#.to_vec())
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(p["pointer"], "/colour");
 
-    let p = problem(server.post_raw(Some(APP_TOKEN), json, br#"{"client_message_id":"x","location":{"lat":16.4,"lon":107.5}}"#.to_vec()).await, 400).await;
+    let p = problem(
+        server
+            .post_raw(
+                Some(APP_TOKEN),
+                json,
+                br#"{"client_message_id":"x","location":{"lat":16.4,"lon":107.5}}"#.to_vec(),
+            )
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(p["pointer"], "/description");
 
-    let p = problem(server.post_raw(Some(APP_TOKEN), json, b"{\"client_message_id\":\"x\",\"description\":\"\xc3\x28\"}".to_vec()).await, 400).await;
+    let p = problem(
+        server
+            .post_raw(Some(APP_TOKEN), json, b"{\"client_message_id\":\"x\",\"description\":\"\xc3\x28\"}".to_vec())
+            .await,
+        400,
+    )
+    .await;
     assert!(p["detail"].as_str().unwrap().contains("UTF-8"));
 
     problem(server.post_raw(None, json, report("x").to_string().into_bytes()).await, 401).await;
@@ -119,13 +154,25 @@ async fn bad_input_gets_a_precise_problem() {
 
     problem(server.post_raw(Some(APP_TOKEN), "text/plain", b"hello".to_vec()).await, 415).await;
 
-    let p = problem(server.post_raw(Some(APP_TOKEN), json, br#"{"client_message_id":"x","description":"d","rating":"great","in_reply_to":"HUE-0000-0000"}"#.to_vec()).await, 400).await;
+    let p = problem(
+        server
+            .post_raw(
+                Some(APP_TOKEN),
+                json,
+                br#"{"client_message_id":"x","description":"d","rating":"great","in_reply_to":"HUE-0000-0000"}"#
+                    .to_vec(),
+            )
+            .await,
+        400,
+    )
+    .await;
     assert_eq!(p["pointer"], "/rating");
     assert!(!p["detail"].as_str().unwrap().contains("great"), "problems never echo values");
 
     // None of these stored anything.
     let dir = server.stop().await;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("hue-intake.db").display())).await.unwrap();
+    let db =
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("hue-intake.db").display())).await.unwrap();
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound").fetch_one(&db).await.unwrap();
     assert_eq!(stored, 0);
 }
@@ -204,7 +251,11 @@ async fn operations_endpoints_answer() {
     let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
     let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for name in ["hue_intake_messages_received_total{channel=\"app\"}", "hue_intake_commit_seconds_bucket", "hue_intake_commit_batch_size_bucket"] {
+    for name in [
+        "hue_intake_messages_received_total{channel=\"app\"}",
+        "hue_intake_commit_seconds_bucket",
+        "hue_intake_commit_batch_size_bucket",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     let openapi: Value = server.http.get(server.url("/openapi.json")).send().await.unwrap().json().await.unwrap();

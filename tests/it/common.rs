@@ -20,9 +20,11 @@ pub fn config(dir: &Path) -> Config {
     c.store.data_dir = dir.to_path_buf();
     c.triage.night_start = "00:00".into();
     c.triage.night_end = "00:00".into();
-    for (name, channel, token) in
-        [("mobile", Channel::App, APP_TOKEN), ("portal", Channel::Portal, PORTAL_TOKEN), ("callcentre", Channel::Hotline, HOTLINE_TOKEN)]
-    {
+    for (name, channel, token) in [
+        ("mobile", Channel::App, APP_TOKEN),
+        ("portal", Channel::Portal, PORTAL_TOKEN),
+        ("callcentre", Channel::Hotline, HOTLINE_TOKEN),
+    ] {
         c.clients.insert(name.into(), Client { channel, token: token.into() });
     }
     c
@@ -45,6 +47,9 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         adjust(&mut config);
+        if std::env::var_os("TEST_LOG").is_some() {
+            hue_intake::telemetry::init_logging(&config.log);
+        }
         let listener = tokio::net::TcpListener::bind(config.server.listen).await.unwrap();
         let running = hue_intake::start(config, listener).await.unwrap();
         let base = format!("http://{}", running.address);
@@ -70,9 +75,9 @@ impl Server {
 
     /// Waits (event-driven, bounded) until `n` records have been delivered since start.
     pub async fn delivered(&mut self, n: u64) {
-        let waited = tokio::time::timeout(Duration::from_secs(20), self.delivered.wait_for(|d| *d >= n)).await;
-        let reached = waited.is_ok();
-        assert!(reached, "{n} deliveries did not happen within 20 s (got {})", *self.delivered.borrow());
+        let reached = tokio::time::timeout(Duration::from_secs(20), self.delivered.wait_for(|d| *d >= n)).await.is_ok();
+        let got = *self.delivered.borrow();
+        assert!(reached, "{n} deliveries did not happen within 20 s (got {got})");
     }
 
     pub fn sink_path(&self) -> PathBuf {
@@ -174,7 +179,9 @@ pub fn jpeg_with_gps(lat: f64, lon: f64) -> Vec<u8> {
             }
         }
     };
-    let rationals = |v: [(u32, u32); 3]| v.iter().flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes())).collect::<Vec<u8>>();
+    let rationals = |v: [(u32, u32); 3]| {
+        v.iter().flat_map(|(n, d)| n.to_le_bytes().into_iter().chain(d.to_le_bytes())).collect::<Vec<u8>>()
+    };
     entry(1, 2, 2, Some([if lat >= 0.0 { b'N' } else { b'S' }, 0, 0, 0]), vec![]);
     entry(2, 5, 3, None, rationals(dms(lat)));
     entry(3, 2, 2, Some([if lon >= 0.0 { b'E' } else { b'W' }, 0, 0, 0]), vec![]);

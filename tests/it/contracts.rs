@@ -26,7 +26,18 @@ fn committed_openapi_matches_the_served_document() {
 fn the_adapters_crate_has_no_runtime_network_or_database_in_its_tree() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = std::process::Command::new(cargo)
-        .args(["tree", "--offline", "-p", "hue-intake-adapters", "-e", "normal,build", "--prefix", "none", "--format", "{p}"])
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "hue-intake-adapters",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

@@ -49,10 +49,17 @@ async fn a_photo_part_is_stored_by_hash_and_its_gps_places_the_report() {
 #[tokio::test]
 async fn device_coordinates_win_over_exif() {
     let mut server = Server::start().await;
-    let body = json!({ "client_message_id": "p-2", "description": "Ngập nước.", "location": { "lat": 16.47, "lon": 107.58 } });
+    let body =
+        json!({ "client_message_id": "p-2", "description": "Ngập nước.", "location": { "lat": 16.47, "lon": 107.58 } });
     let photo = jpeg_with_gps(16.2409, 108.0780);
-    let response = server.http.post(server.url("/v1/reports")).bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("photo", "a.jpg", photo)])).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/v1/reports"))
+        .bearer_auth(APP_TOKEN)
+        .multipart(form(&body, vec![("photo", "a.jpg", photo)]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 202);
     server.delivered(1).await;
     let record = &server.sink_lines()[0];
@@ -67,20 +74,38 @@ async fn refused_parts_are_named_and_leave_nothing_behind() {
     let body = json!({ "client_message_id": "p-3", "description": "x" });
 
     let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".repeat(8);
-    let response = server.http.post(server.url("/v1/reports")).bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("clip", "a.gif", gif)])).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/v1/reports"))
+        .bearer_auth(APP_TOKEN)
+        .multipart(form(&body, vec![("clip", "a.gif", gif)]))
+        .send()
+        .await
+        .unwrap();
     let p = problem(response, 415).await;
     assert_eq!(p["part"], "clip");
 
     let mut big = jpeg_with_gps(16.0, 107.0);
     big.resize(5000, 0);
-    let response = server.http.post(server.url("/v1/reports")).bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("photo", "big.jpg", big)])).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/v1/reports"))
+        .bearer_auth(APP_TOKEN)
+        .multipart(form(&body, vec![("photo", "big.jpg", big)]))
+        .send()
+        .await
+        .unwrap();
     let p = problem(response, 413).await;
     assert_eq!(p["part"], "photo");
 
-    let response = server.http.post(server.url("/v1/reports")).bearer_auth(APP_TOKEN)
-        .multipart(Form::new().part("photo", Part::bytes(jpeg_with_gps(16.0, 107.0)))).send().await.unwrap();
+    let response = server
+        .http
+        .post(server.url("/v1/reports"))
+        .bearer_auth(APP_TOKEN)
+        .multipart(Form::new().part("photo", Part::bytes(jpeg_with_gps(16.0, 107.0))))
+        .send()
+        .await
+        .unwrap();
     let p = problem(response, 400).await;
     assert_eq!(p["part"], "report");
 
