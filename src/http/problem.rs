@@ -17,28 +17,31 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// A problem report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI naming the kind of problem.
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    pub title: String,
+    /// A URI naming the kind of problem: `urn:hue-intake:problem:<slug>`.
+    #[serde(rename = "type", serialize_with = "type_uri")]
+    #[schema(value_type = String)]
+    pub slug: &'static str,
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     /// JSON pointer (RFC 6901) of the offending field, for invalid fields.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pointer: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub pointer: Option<Box<str>>,
     /// Name of the offending multipart part.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub part: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub part: Option<Box<str>>,
     /// Seconds after which a retry may succeed (503).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
         Problem {
-            type_uri: format!("urn:hue-intake:problem:{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            slug,
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
             pointer: None,
@@ -49,12 +52,12 @@ impl Problem {
 
     pub fn at(mut self, pointer: impl Into<String>) -> Self {
         let pointer = pointer.into();
-        self.pointer = (!pointer.is_empty()).then_some(pointer);
+        self.pointer = (!pointer.is_empty()).then(|| pointer.into_boxed_str());
         self
     }
 
     pub fn part(mut self, name: impl Into<String>) -> Self {
-        self.part = Some(name.into());
+        self.part = Some(name.into().into_boxed_str());
         self
     }
 
@@ -92,6 +95,10 @@ impl Problem {
     pub fn internal() -> Self {
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
     }
+}
+
+fn type_uri<S: serde::Serializer>(slug: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("urn:hue-intake:problem:{slug}"))
 }
 
 impl From<InputError> for Problem {

@@ -122,8 +122,10 @@ async fn accept(
     upload: &Upload,
 ) -> Result<Response, Problem> {
     let checked = &upload.checked;
-    if let Some(code) = &checked.in_reply_to {
-        if !app.store.is_report(code.as_str()).await.map_err(store_problem)? {
+    if let Some(code) = &checked.in_reply_to
+        && !app.store.is_report(code.as_str()).await.map_err(store_problem)?
+    {
+        {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown-report",

@@ -27,13 +27,12 @@ fn spawn(config: &Path) -> (Child, String) {
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent {
-                if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                    if event["message"] == "Listening." {
-                        let _ = tx.send(event["address"].as_str().unwrap().to_owned());
-                        sent = true;
-                    }
-                }
+            if !sent
+                && let Ok(event) = serde_json::from_str::<Value>(&line)
+                && event["message"] == "Listening."
+            {
+                let _ = tx.send(event["address"].as_str().unwrap().to_owned());
+                sent = true;
             }
         }
     });
