@@ -6,7 +6,6 @@
 //! Both end in the same [`item`], so a photo looks the same in a record whichever way it came.
 
 use hue_intake_schemas::{Gps, MediaItem, MediaKind};
-use sha2::{Digest, Sha256};
 
 use crate::error::{InputError, Refusal};
 use crate::media;
@@ -100,18 +99,17 @@ pub fn describe(bytes: &[u8], limits: &Limits, report_bytes: u64, pointer: &str)
     Ok(item(kind, mime, bytes.len() as u64, sha256_hex(bytes), gps))
 }
 
-/// Lower-case hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+pub use crate::media::sha256_hex;
 
-/// Lower-case hex of any digest.
-pub fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write;
-    digest.iter().fold(String::with_capacity(digest.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+/// Lower-case hex of any bytes (digests, tokens).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 #[cfg(test)]

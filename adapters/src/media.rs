@@ -184,11 +184,7 @@ fn round7(v: f64) -> f64 {
 
 /// Lower-case hex SHA-256 of the bytes (`MediaItem.sha256`, `blob:sha256:<hex>` URIs).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    Sha256::digest(bytes)
-        .iter()
-        .flat_map(|b| [HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 0x0F)] as char])
-        .collect()
+    crate::attachment::hex(&Sha256::digest(bytes))
 }
 
 #[cfg(test)]

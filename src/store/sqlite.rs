@@ -91,14 +91,22 @@ impl SqliteStore {
             // FULL: a commit is on disk when it returns (the WAL is fsynced at every commit).
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let mut conn = SqliteConnection::connect_with(&connect).await?;
+            .foreign_keys(true)
+            // Multi-row statements keep a statement journal; in memory it costs no file I/O.
+            .pragma("temp_store", "MEMORY")
+            // 64 MiB of page cache: the hot indexes of a busy day stay in memory.
+            .pragma("cache_size", "-65536");
+        // The writer never checkpoints in its own commits (that would stall a whole batch of
+        // waiting messages behind a database fsync); a separate connection does, below.
+        let mut conn = SqliteConnection::connect_with(&connect.clone().pragma("wal_autocheckpoint", "0")).await?;
         migrate(&mut conn).await?;
+        let checkpointer = SqliteConnection::connect_with(&connect).await?;
         let readers = SqlitePoolOptions::new().max_connections(8).connect_with(connect.clone().read_only(true)).await?;
         let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
         let (closed_tx, closed) = watch::channel(false);
         let wakes = Wakes::default();
         tokio::spawn(write_loop(conn, queue, options.group_commit_max_batch.max(1), closed_tx, wakes.clone()));
+        tokio::spawn(checkpoint_loop(checkpointer, closed.clone()));
         Ok(SqliteStore { writer, readers, closed, wakes })
     }
 
@@ -145,7 +153,7 @@ impl SqliteStore {
     pub async fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, channel, message_id, received_at, raw_sha256, raw_sealed, meta, record_id, tracking_code \
-             FROM inbound WHERE state = 'received' ORDER BY seq LIMIT ?1",
+             FROM inbound INDEXED BY inbound_unprocessed WHERE state = 'received' ORDER BY seq LIMIT ?1",
         )
         .bind(limit as i64)
         .fetch_all(&self.readers)
@@ -286,6 +294,23 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Copies the WAL back into the database file every second, beside the writer (PASSIVE never
+/// blocks it), so the WAL stays small without the writer paying for it.
+async fn checkpoint_loop(mut conn: SqliteConnection, mut closed: watch::Receiver<bool>) {
+    loop {
+        let stop = async { closed.wait_for(|done| *done).await.is_ok() };
+        tokio::select! {
+            _ = stop => break,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry.");
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
 async fn write_loop(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<Op>,
@@ -323,8 +348,14 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool
         }
         return (false, false);
     }
-    for op in batch.drain(..) {
-        let result = apply_in_savepoint(conn, &op).await;
+    // All small receives of the batch go in as one statement; what it could not settle (a
+    // repeat, a large body, a tracking-code collision) takes the one-by-one path below.
+    let mut settled = receive_many(conn, batch).await;
+    for (i, op) in batch.drain(..).enumerate() {
+        let result = match settled.get_mut(i).and_then(Option::take) {
+            Some(received) => Ok(Outcome::Received(received)),
+            None => apply_in_savepoint(conn, &op).await,
+        };
         results.push((op, result));
     }
     let committed = sqlx::query("COMMIT").execute(&mut *conn).await;
@@ -351,7 +382,13 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool
     (messages, records)
 }
 
+/// Applies one operation so that, if it fails, none of its statements stay in the batch's
+/// transaction. Single-statement operations need no savepoint: SQLite undoes a failed
+/// statement by itself and keeps the transaction.
 async fn apply_in_savepoint(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreError> {
+    if matches!(op, Op::Receive(..) | Op::Heartbeat(_)) {
+        return apply(conn, op).await;
+    }
     sqlx::query("SAVEPOINT op").execute(&mut *conn).await?;
     let result = apply(conn, op).await;
     if result.is_err() {
@@ -369,15 +406,14 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             Ok(Outcome::Done)
         }
         Op::Delivered(seqs, at, _) => {
-            for seq in seqs {
-                sqlx::query(
-                    "UPDATE outbox SET delivered_at = ?1, attempts = attempts + 1 WHERE seq = ?2 AND delivered_at IS NULL",
-                )
-                .bind(ts(*at))
-                .bind(seq)
-                .execute(&mut *conn)
-                .await?;
-            }
+            sqlx::query(
+                "UPDATE outbox SET delivered_at = ?1, attempts = attempts + 1 \
+                 WHERE delivered_at IS NULL AND seq IN (SELECT value FROM json_each(?2))",
+            )
+            .bind(ts(*at))
+            .bind(serde_json::to_string(seqs).expect("integers serialise"))
+            .execute(&mut *conn)
+            .await?;
             Ok(Outcome::Done)
         }
         Op::Heartbeat(_) => {
@@ -390,6 +426,61 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             Ok(Outcome::Done)
         }
     }
+}
+
+/// Most rows in one multi-row statement: 11 parameters each, well under SQLite's 32766.
+const ROWS_PER_STATEMENT: usize = 512;
+
+/// Inserts every receive of the batch with one multi-row statement. Returns, per operation,
+/// the answer when this settled it (`Stored` for new rows). Repeats, and the whole batch on
+/// any error (a tracking-code collision aborts the statement, and SQLite undoes just that
+/// statement), are left for [`receive`], one by one.
+async fn receive_many(conn: &mut SqliteConnection, batch: &[Op]) -> Vec<Option<Received>> {
+    let mut settled: Vec<Option<Received>> = vec![None; batch.len()];
+    let rows: Vec<(usize, &Incoming)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Receive(incoming, _) => Some((i, incoming.as_ref())),
+            _ => None,
+        })
+        .collect();
+    if rows.len() < 2 {
+        return settled;
+    }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO inbound (channel, message_id, received_at, raw_sha256, fingerprint, raw_sealed, meta, \
+                                  kind, record_id, tracking_code, disposition) ",
+        );
+        insert.push_values(chunk, |mut row, (_, incoming)| {
+            let allocation = incoming.allocation.as_ref();
+            row.push_bind(incoming.channel.as_str())
+                .push_bind(incoming.message_id.clone())
+                .push_bind(ts(incoming.received_at))
+                .push_bind(incoming.raw_sha256.clone())
+                .push_bind(incoming.fingerprint.clone())
+                .push_bind(incoming.raw_sealed.clone())
+                .push_bind(incoming.meta.clone())
+                .push_bind(allocation.map(|a| enum_text(&a.kind)))
+                .push_bind(allocation.map(|a| a.record_id.to_string()))
+                .push_bind(allocation.map(|a| a.tracking_code.clone()))
+                .push_bind(allocation.map(|a| serde_json::to_string(&a.disposition).expect("serialisable")));
+        });
+        insert.push(" ON CONFLICT (channel, message_id) DO NOTHING RETURNING seq, channel, message_id");
+        let Ok(inserted) = insert.build().fetch_all(&mut *conn).await else { continue };
+        let index: std::collections::HashMap<(&str, &str), usize> =
+            chunk.iter().map(|(i, incoming)| ((incoming.channel.as_str(), incoming.message_id.as_str()), *i)).collect();
+        for row in inserted {
+            let (channel, message_id) = (row.get::<&str, _>(1), row.get::<&str, _>(2));
+            if let Some(&i) = index.get(&(channel, message_id))
+                && let Op::Receive(incoming, _) = &batch[i]
+            {
+                settled[i] = Some(Received::Stored { seq: row.get(0), allocation: incoming.allocation.clone() });
+            }
+        }
+    }
+    settled
 }
 
 async fn receive(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Received, StoreError> {
@@ -461,57 +552,64 @@ async fn earlier(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
     Ok(Received::Duplicate { allocation })
 }
 
+/// The pipeline's batch: records, their vault entries and outbox rows, and message states,
+/// each table in a few multi-row statements.
 async fn processed_rows(conn: &mut SqliteConnection, processed: &Processed) -> Result<(), StoreError> {
-    for record in &processed.records {
-        insert_record(conn, record).await?;
+    for chunk in processed.records.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO records (id, tracking_code, kind, channel, received_at, state, in_reply_to, body) ",
+        );
+        insert.push_values(chunk, |mut row, r| {
+            row.push_bind(r.id.to_string())
+                .push_bind(r.tracking_code.clone())
+                .push_bind(enum_text(&r.kind))
+                .push_bind(r.channel.as_str())
+                .push_bind(ts(r.received_at))
+                .push_bind(r.state.clone())
+                .push_bind(r.in_reply_to.clone())
+                .push_bind(r.body.clone());
+        });
+        // Records already committed by an earlier run of the pipeline are skipped, and so are
+        // their vault and outbox rows: re-running a batch changes nothing.
+        insert.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let new_ids: std::collections::HashSet<String> =
+            insert.build_query_scalar::<String>().fetch_all(&mut *conn).await?.into_iter().collect();
+        let new: Vec<&NewRecord> = chunk.iter().filter(|r| new_ids.contains(&r.id.to_string())).collect();
+        if new.is_empty() {
+            continue;
+        }
+        let created_at = ts(Utc::now());
+        let mut vault = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO reporter_vault (record_id, reporter_ref, consent, sealed, created_at) ",
+        );
+        vault.push_values(&new, |mut row, r| {
+            row.push_bind(r.id.to_string())
+                .push_bind(r.reporter_ref.clone())
+                .push_bind(r.consent)
+                .push_bind(r.identity_sealed.clone())
+                .push_bind(created_at.clone());
+        });
+        vault.build().execute(&mut *conn).await?;
+        // Outbox rows in the batch's order, so delivery follows commit order.
+        let due: Vec<&&NewRecord> = new.iter().filter(|r| r.deliver_after.is_some()).collect();
+        if !due.is_empty() {
+            let mut outbox = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO outbox (record_id, not_before) ");
+            outbox.push_values(&due, |mut row, r| {
+                row.push_bind(r.id.to_string()).push_bind(r.deliver_after.map(ts));
+            });
+            outbox.build().execute(&mut *conn).await?;
+        }
     }
-    for seq in &processed.done {
-        sqlx::query("UPDATE inbound SET state = 'processed' WHERE seq = ?1").bind(seq).execute(&mut *conn).await?;
+    if !processed.done.is_empty() {
+        sqlx::query("UPDATE inbound SET state = 'processed' WHERE seq IN (SELECT value FROM json_each(?1))")
+            .bind(serde_json::to_string(&processed.done).expect("integers serialise"))
+            .execute(&mut *conn)
+            .await?;
     }
     for (seq, reason) in &processed.quarantined {
         sqlx::query("UPDATE inbound SET state = 'quarantined', error = ?2 WHERE seq = ?1")
             .bind(seq)
             .bind(reason)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn insert_record(conn: &mut SqliteConnection, record: &NewRecord) -> Result<(), StoreError> {
-    let id = record.id.to_string();
-    let inserted = sqlx::query(
-        "INSERT INTO records (id, tracking_code, kind, channel, received_at, state, in_reply_to, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(&record.tracking_code)
-    .bind(enum_text(&record.kind))
-    .bind(record.channel.as_str())
-    .bind(ts(record.received_at))
-    .bind(&record.state)
-    .bind(&record.in_reply_to)
-    .bind(&record.body)
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        // Already committed by an earlier run of the pipeline: nothing more to do.
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO reporter_vault (record_id, reporter_ref, consent, sealed, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(&id)
-    .bind(&record.reporter_ref)
-    .bind(record.consent)
-    .bind(&record.identity_sealed)
-    .bind(ts(Utc::now()))
-    .execute(&mut *conn)
-    .await?;
-    if let Some(after) = record.deliver_after {
-        sqlx::query("INSERT INTO outbox (record_id, not_before) VALUES (?1, ?2)")
-            .bind(&id)
-            .bind(ts(after))
             .execute(&mut *conn)
             .await?;
     }

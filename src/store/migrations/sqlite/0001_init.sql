@@ -19,7 +19,8 @@ CREATE TABLE inbound (
     error         TEXT,                          -- why it was quarantined (never payload text)
     UNIQUE (channel, message_id)
 );
-CREATE INDEX inbound_by_state ON inbound (state, seq);
+-- Partial: holds only what the pipeline has still to do, so it stays small and cheap.
+CREATE INDEX inbound_unprocessed ON inbound (seq) WHERE state = 'received';
 
 -- Canonical records (SPEC §1), one per report, interaction or rating.
 CREATE TABLE records (
@@ -41,7 +42,7 @@ CREATE TABLE outbox (
     delivered_at  TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX outbox_pending ON outbox (delivered_at, seq);
+CREATE INDEX outbox_undelivered ON outbox (seq) WHERE delivered_at IS NULL;
 
 -- Personal data of each record's reporter, sealed with the record id as associated data.
 CREATE TABLE reporter_vault (
