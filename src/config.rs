@@ -51,6 +51,7 @@ pub struct Server {
 pub struct Store {
     pub data_dir: PathBuf,
     pub group_commit_max_batch: usize,
+    pub max_database_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -72,9 +72,15 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, &data_dir)?;
     let clients = clients(&config, listener.local_addr()?)?;
     let decoder = Arc::new(decoder(&config, &sealer)?);
-    let store = Store::open_sqlite(&data_dir, Options { group_commit_max_batch: config.store.group_commit_max_batch })
-        .await
-        .context("opening the store")?;
+    let store = Store::open_sqlite(
+        &data_dir,
+        Options {
+            group_commit_max_batch: config.store.group_commit_max_batch,
+            max_database_bytes: config.store.max_database_bytes,
+        },
+    )
+    .await
+    .context("opening the store")?;
 
     let poll_interval = Duration::from_millis(config.sink.poll_interval_ms);
     let pipeline_stop = CancellationToken::new();

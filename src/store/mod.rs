@@ -136,6 +136,8 @@ pub struct Status {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub group_commit_max_batch: usize,
+    /// Refuse writes (503) once the database file would grow past this many bytes.
+    pub max_database_bytes: Option<u64>,
 }
 
 /// The store, over one of its backends.

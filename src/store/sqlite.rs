@@ -98,7 +98,12 @@ impl SqliteStore {
             .pragma("cache_size", "-65536");
         // The writer never checkpoints in its own commits (that would stall a whole batch of
         // waiting messages behind a database fsync); a separate connection does, below.
-        let mut conn = SqliteConnection::connect_with(&connect.clone().pragma("wal_autocheckpoint", "0")).await?;
+        let mut writer_options = connect.clone().pragma("wal_autocheckpoint", "0");
+        if let Some(bytes) = options.max_database_bytes {
+            // SQLite's default page is 4096 bytes; past the cap, writes fail with SQLITE_FULL.
+            writer_options = writer_options.pragma("max_page_count", (bytes / 4096).max(1).to_string());
+        }
+        let mut conn = SqliteConnection::connect_with(&writer_options).await?;
         migrate(&mut conn).await?;
         let checkpointer = SqliteConnection::connect_with(&connect).await?;
         let readers = SqlitePoolOptions::new().max_connections(8).connect_with(connect.clone().read_only(true)).await?;

@@ -303,3 +303,34 @@ async fn concurrent_reports_share_commits_and_all_arrive() {
     assert!(commits >= 1.0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn when_the_store_cannot_commit_the_answer_is_503_and_nothing_acknowledged_is_lost() {
+    let mut server = Server::start_with(|c| c.store.max_database_bytes = Some(256 * 1024)).await;
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..3000 {
+        let mut body = report(&format!("full-{i}"));
+        body["description"] =
+            json!(format!("{} {i}", "Nước ngập sâu trên đường Hùng Vương, xe không qua được. ".repeat(8)));
+        let response = server.post_json(APP_TOKEN, &body).await;
+        match response.status().as_u16() {
+            202 => acknowledged.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()),
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                refused = Some(problem(response, 503).await);
+                break;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let refused = refused.expect("the cap was reached within 3000 reports");
+    assert!(!refused["detail"].as_str().unwrap().contains("Nước"), "no payload in the error");
+    assert!(!acknowledged.is_empty());
+    // Everything acknowledged before the refusal is there and goes downstream.
+    server.delivered(acknowledged.len() as u64).await;
+    let delivered: std::collections::HashSet<String> =
+        server.sink_lines().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    assert!(acknowledged.iter().all(|id| delivered.contains(id)));
+    server.stop().await;
+}
