@@ -98,7 +98,9 @@ impl SqliteStore {
             .pragma("cache_size", "-65536");
         // The writer never checkpoints in its own commits (that would stall a whole batch of
         // waiting messages behind a database fsync); a separate connection does, below.
-        let mut writer_options = connect.clone().pragma("wal_autocheckpoint", "0");
+        // Multi-row statements differ by row count; keep them all prepared (the default cache
+        // of 100 would re-prepare the large ones over and over under load).
+        let mut writer_options = connect.clone().pragma("wal_autocheckpoint", "0").statement_cache_capacity(4096);
         if let Some(bytes) = options.max_database_bytes {
             // SQLite's default page is 4096 bytes; past the cap, writes fail with SQLITE_FULL.
             writer_options = writer_options.pragma("max_page_count", (bytes / 4096).max(1).to_string());
