@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/spawn.rs"]
+mod spawn;
+
 const TOKEN: &str = "bench-token-0123456789abcdef";
 
 fn main() {
@@ -171,39 +174,16 @@ fn spawn_durable(dir: &std::path::Path) -> (Child, String) {
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n[triage]\nnight_start = \"00:00\"\nnight_end = \"00:00\"\n\
-             [log]\nformat = \"json\"\nlevel = \"warn,hue_intake=info\"\n[clients.bench]\nchannel = \"app\"\ntoken = \"{TOKEN}\"\n",
+             [log]\nlevel = \"warn,hue_intake=info\"\n[clients.bench]\nchannel = \"app\"\ntoken = \"{TOKEN}\"\n",
             dir.join("data").display()
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hue-intake"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        // Keep reading so the server never blocks on a full pipe.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-                && event["message"] == "Listening."
-                && let Some(tx) = tx.take()
-            {
-                let _ = tx.send(event["address"].as_str().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let address = rx.recv_timeout(Duration::from_secs(30)).expect("hue-intake announces its address");
-    (child, address)
+    spawn::spawn_serve(env!("CARGO_BIN_EXE_hue-intake"), &config)
 }
 
 fn stop(child: &mut Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
+    spawn::terminate(child);
 }
 
 /// Peak resident set size (VmHWM) of a live process, in KiB.

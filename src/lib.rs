@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod seal;
 pub mod store;
 pub mod telemetry;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;

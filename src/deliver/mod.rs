@@ -62,29 +62,8 @@ impl Deliverer {
             return;
         }
         let wake = self.store.wakes().records;
-        loop {
-            let sent = match self.step().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(error = %e, sink = self.sink.name(), "Delivery failed; retrying.");
-                    0
-                }
-            };
-            if sent == self.batch_size {
-                continue;
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-            }
-        }
-        // Drain: what is due now goes out before we stop.
-        while let Ok(n) = self.step().await {
-            if n == 0 {
-                break;
-            }
-        }
+        let poll_interval = self.poll_interval;
+        crate::worker::run(self, wake, poll_interval, shutdown).await;
     }
 
     /// Marks entries the sink already holds. Only the last batch before a crash can be in
@@ -111,6 +90,22 @@ impl Deliverer {
         metrics::counter!("hue_intake_delivered_total", "sink" => self.sink.name()).increment(due.len() as u64);
         self.delivered.send_modify(|n| *n += due.len() as u64);
         Ok(due.len())
+    }
+}
+
+impl crate::worker::Stage for Deliverer {
+    type Error = DeliverError;
+
+    fn name(&self) -> &'static str {
+        "delivery"
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    async fn step(&mut self) -> Result<usize, DeliverError> {
+        Deliverer::step(self).await
     }
 }
 

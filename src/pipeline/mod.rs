@@ -39,29 +39,8 @@ pub struct Pipeline {
 impl Pipeline {
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = self.store.wakes().messages;
-        loop {
-            let handled = match self.step().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(error = %e, "Pipeline step failed; retrying.");
-                    0
-                }
-            };
-            if handled == BATCH {
-                continue;
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-            }
-        }
-        // Drain: everything acknowledged before shutdown is recorded before we stop.
-        while let Ok(n) = self.step().await {
-            if n == 0 {
-                break;
-            }
-        }
+        let poll_interval = self.poll_interval;
+        crate::worker::run(self, wake, poll_interval, shutdown).await;
     }
 
     /// Processes one batch of pending messages; returns how many were taken.
@@ -123,6 +102,22 @@ impl Pipeline {
             identity_sealed: self.sealer.seal(&identity, report.id.to_string().as_bytes()),
             deliver_after,
         })
+    }
+}
+
+impl crate::worker::Stage for Pipeline {
+    type Error = StoreError;
+
+    fn name(&self) -> &'static str {
+        "pipeline"
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+
+    async fn step(&mut self) -> Result<usize, StoreError> {
+        Pipeline::step(self).await
     }
 }
 

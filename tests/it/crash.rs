@@ -2,42 +2,14 @@
 //! right after the last 202, restart. Every acknowledged report must be present and written
 //! to the sink exactly once.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::common::APP_TOKEN;
 
-/// Starts `hue-intake serve` and returns it with the address it announced in its log.
-fn spawn(config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hue-intake"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("HUE_INTAKE__LOG__FORMAT", "json")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent
-                && let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "Listening."
-            {
-                let _ = tx.send(event["address"].as_str().unwrap().to_owned());
-                sent = true;
-            }
-        }
-    });
-    let address = rx.recv_timeout(Duration::from_secs(30)).expect("the server announces its address");
-    (child, address)
+fn spawn(config: &Path) -> (std::process::Child, String) {
+    crate::spawn::spawn_serve(env!("CARGO_BIN_EXE_hue-intake"), config)
 }
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
@@ -90,10 +62,8 @@ async fn every_acknowledged_report_survives_sigkill_and_is_delivered_once() {
     let (child, address) = spawn(&config);
     let status = reqwest::get(format!("http://{address}/readyz")).await.unwrap().status();
     assert_eq!(status.as_u16(), 200);
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "clean exit after SIGTERM");
+    let mut child = child;
+    assert!(crate::spawn::terminate(&mut child), "clean exit after SIGTERM");
 
     let sink = std::fs::read_to_string(dir.path().join("data").join("reports.jsonl")).unwrap();
     let mut delivered: Vec<String> =

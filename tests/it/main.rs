@@ -7,3 +7,5 @@ mod common;
 mod contracts;
 mod crash;
 mod media;
+#[path = "../support/spawn.rs"]
+mod spawn;
