@@ -207,14 +207,13 @@ impl SqliteStore {
     }
 
     pub async fn undelivered_of(&self, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
-        let mut seqs = Vec::new();
-        for id in record_ids {
-            let row = sqlx::query("SELECT seq FROM outbox WHERE record_id = ?1 AND delivered_at IS NULL")
-                .bind(id.to_string())
-                .fetch_optional(&self.readers)
-                .await?;
-            seqs.extend(row.map(|r| r.get::<i64, _>(0)));
-        }
+        let ids: Vec<String> = record_ids.iter().map(Uuid::to_string).collect();
+        let seqs = sqlx::query_scalar(
+            "SELECT seq FROM outbox WHERE delivered_at IS NULL AND record_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&ids).expect("strings serialise"))
+        .fetch_all(&self.readers)
+        .await?;
         Ok(seqs)
     }
 

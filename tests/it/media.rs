@@ -5,6 +5,15 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// Posts a multipart report (the `report` part plus these media parts) with the app token.
+async fn post_parts(server: &Server, report: &Value, parts: Vec<(&str, &str, Vec<u8>)>) -> reqwest::Response {
+    post_form(server, form(report, parts)).await
+}
+
+async fn post_form(server: &Server, form: Form) -> reqwest::Response {
+    server.http.post(server.url("/v1/reports")).bearer_auth(APP_TOKEN).multipart(form).send().await.unwrap()
+}
+
 fn form(report: &Value, parts: Vec<(&str, &str, Vec<u8>)>) -> Form {
     let mut form = Form::new().part("report", Part::text(report.to_string()).mime_str("application/json").unwrap());
     for (name, filename, bytes) in parts {
@@ -18,14 +27,7 @@ async fn a_photo_part_is_stored_by_hash_and_its_gps_places_the_report() {
     let mut server = Server::start().await;
     let photo = jpeg_with_gps(16.4637, 107.5909);
     let body = json!({ "client_message_id": "p-1", "description": "Cây đổ chắn ngang đường." });
-    let response = server
-        .http
-        .post(server.url("/v1/reports"))
-        .bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("photo", "IMG_0001.jpg", photo.clone())]))
-        .send()
-        .await
-        .unwrap();
+    let response = post_parts(&server, &body, vec![("photo", "IMG_0001.jpg", photo.clone())]).await;
     assert_eq!(response.status().as_u16(), 202, "{}", response.text().await.unwrap());
     server.delivered(1).await;
     let record = &server.sink_lines()[0];
@@ -52,14 +54,7 @@ async fn device_coordinates_win_over_exif() {
     let body =
         json!({ "client_message_id": "p-2", "description": "Ngập nước.", "location": { "lat": 16.47, "lon": 107.58 } });
     let photo = jpeg_with_gps(16.2409, 108.0780);
-    let response = server
-        .http
-        .post(server.url("/v1/reports"))
-        .bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("photo", "a.jpg", photo)]))
-        .send()
-        .await
-        .unwrap();
+    let response = post_parts(&server, &body, vec![("photo", "a.jpg", photo)]).await;
     assert_eq!(response.status().as_u16(), 202);
     server.delivered(1).await;
     let record = &server.sink_lines()[0];
@@ -74,38 +69,17 @@ async fn refused_parts_are_named_and_leave_nothing_behind() {
     let body = json!({ "client_message_id": "p-3", "description": "x" });
 
     let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".repeat(8);
-    let response = server
-        .http
-        .post(server.url("/v1/reports"))
-        .bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("clip", "a.gif", gif)]))
-        .send()
-        .await
-        .unwrap();
+    let response = post_parts(&server, &body, vec![("clip", "a.gif", gif)]).await;
     let p = problem(response, 415).await;
     assert_eq!(p["part"], "clip");
 
     let mut big = jpeg_with_gps(16.0, 107.0);
     big.resize(5000, 0);
-    let response = server
-        .http
-        .post(server.url("/v1/reports"))
-        .bearer_auth(APP_TOKEN)
-        .multipart(form(&body, vec![("photo", "big.jpg", big)]))
-        .send()
-        .await
-        .unwrap();
+    let response = post_parts(&server, &body, vec![("photo", "big.jpg", big)]).await;
     let p = problem(response, 413).await;
     assert_eq!(p["part"], "photo");
 
-    let response = server
-        .http
-        .post(server.url("/v1/reports"))
-        .bearer_auth(APP_TOKEN)
-        .multipart(Form::new().part("photo", Part::bytes(jpeg_with_gps(16.0, 107.0))))
-        .send()
-        .await
-        .unwrap();
+    let response = post_form(&server, Form::new().part("photo", Part::bytes(jpeg_with_gps(16.0, 107.0)))).await;
     let p = problem(response, 400).await;
     assert_eq!(p["part"], "report");
 
