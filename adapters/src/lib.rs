@@ -13,6 +13,7 @@ pub mod attachment;
 pub mod error;
 pub mod geo;
 pub mod identity;
+pub mod keys;
 pub mod media;
 pub mod phone;
 pub mod pii;

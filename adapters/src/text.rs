@@ -14,7 +14,8 @@ use unicode_normalization::char::is_combining_mark;
 pub const TITLE_MAX_CHARS: usize = 120;
 
 /// NFC-normalises, strips zero-width and bidi control characters and other invisible
-/// controls (keeping `\n` and `\t`), turns CRLF/CR into LF and trims the ends.
+/// controls (keeping `\n` and `\t`), maps the look-alikes of `Đ`, turns CRLF/CR into LF and
+/// trims the ends.
 pub fn clean(input: &str) -> String {
     // Line endings first: CR is itself a control character and would otherwise be dropped,
     // gluing "dòng 1\rdòng 2" into one word.
@@ -32,6 +33,10 @@ pub fn clean(input: &str) -> String {
             // processors; as LF they stay visible to the title and sentence logic.
             '\u{2028}' | '\u{2029}' => unified.push('\n'),
             c if is_invisible(c) => {}
+            // Latin eth and African D look exactly like Đ; legacy converters and some fonts
+            // produce them in Vietnamese text, where they are always meant as Đ.
+            'Ð' | 'Ɖ' => unified.push('Đ'),
+            'ð' | 'ɖ' => unified.push('đ'),
             c => unified.push(c),
         }
     }

@@ -1,0 +1,412 @@
+//! Matching keys over cleaned free text, and phrase lists matched on them.
+//!
+//! Every rule of the regulation engine that reads text (urgency, scope, improper language,
+//! category) matches phrases on *keys*, never on the stored text (reference/vietnam.md §1.3,
+//! §1.5, §2.5). A token has two keys:
+//! - `key`: lower case, look-alike letters mapped (Cyrillic `а`, `Ð`), tone placement made
+//!   canonical (`hoà` → `hòa`, `thuỷ` → `thủy`): the diacritic form;
+//! - `folded`: the key without diacritics (`đ` → `d`): the "không dấu" form.
+//!
+//! In a text typed without diacritics (`ascii_typed` tokens) words are compared on their
+//! folded keys, so "chay nha" matches "cháy nhà"; a word typed with diacritics is compared on
+//! its diacritic key only, so "lớn" can never match "lồn", and a plain word in a text typed
+//! with diacritics is taken as plain ("cây to cao" is not "tố cáo"). Common
+//! teencode (`ko`, `k`, `dc`, `mn`…) is expanded into the words it stands for. This module owns
+//! tokenisation and phrase lookup; what the phrases mean belongs to the rule modules.
+
+use std::collections::HashMap;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+use crate::text::fold_ascii;
+
+/// One word of the text with its matching keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// Byte range of the word in the text it came from.
+    pub start: usize,
+    pub end: usize,
+    /// Lower case, look-alikes mapped, canonical tone placement.
+    pub key: String,
+    /// `key` without diacritics.
+    pub folded: String,
+    /// A word without diacritics in a text typed without diacritics: compared on `folded`.
+    pub ascii_typed: bool,
+    /// This token stands for a teencode abbreviation (`ko` → `không`).
+    pub expanded: bool,
+}
+
+/// A text split into keyed tokens.
+#[derive(Debug, Clone)]
+pub struct Keyed<'a> {
+    pub text: &'a str,
+    pub tokens: Vec<Token>,
+}
+
+impl<'a> Keyed<'a> {
+    /// Tokenises `text` (already cleaned by [`crate::text::clean`]; NFD input is composed
+    /// per word all the same).
+    pub fn new(text: &'a str) -> Self {
+        let words: Vec<(usize, usize, String)> =
+            word_spans(text).into_iter().map(|(s, e)| (s, e, key_of(&text[s..e]))).collect();
+        // People either type diacritics or they do not. In a text typed with them, a plain
+        // word is meant plain ("cây to cao" is a tall tree, not "tố cáo"), so only the words of
+        // a text typed without diacritics are compared on their folded keys.
+        let lettered = words.iter().filter(|(_, _, k)| k.chars().any(char::is_alphabetic)).count();
+        let marked = words.iter().filter(|(_, _, k)| !k.is_ascii()).count();
+        let typed_plain = marked * 4 < lettered.max(1);
+        let mut tokens = Vec::new();
+        for (start, end, key) in words {
+            let plain = key.is_ascii();
+            let ascii_typed = plain && typed_plain;
+            if plain && let Some(expansion) = teencode(&key) {
+                for part in expansion.split(' ') {
+                    tokens.push(Token {
+                        start,
+                        end,
+                        key: part.to_owned(),
+                        folded: fold(part),
+                        ascii_typed: false,
+                        expanded: true,
+                    });
+                }
+                continue;
+            }
+            let folded = if ascii_typed { respell(&key) } else { fold(&key) };
+            tokens.push(Token { start, end, key, folded, ascii_typed, expanded: false });
+        }
+        Keyed { text, tokens }
+    }
+
+    /// The words of tokens `first..=last` exactly as the citizen wrote them.
+    pub fn span(&self, first: usize, last: usize) -> &'a str {
+        &self.text[self.tokens[first].start..self.tokens[last].end]
+    }
+}
+
+/// Byte spans of words: runs of letters, digits and combining marks. Letters and digits are
+/// split apart ("50cc" → "50", "cc") so units after numbers can be recognised.
+fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start: Option<(usize, bool)> = None;
+    for (i, c) in text.char_indices() {
+        let wordy = c.is_alphanumeric() || is_combining_mark(c);
+        let digit = c.is_ascii_digit();
+        if let Some((s, was_digit)) = start {
+            if wordy && (digit == was_digit || is_combining_mark(c)) {
+                continue;
+            }
+            spans.push((s, i));
+            start = None;
+        }
+        if wordy {
+            start = Some((i, digit));
+        }
+    }
+    if let Some((s, _)) = start {
+        spans.push((s, text.len()));
+    }
+    spans
+}
+
+/// The diacritic key of one word: NFC, lower case, look-alikes mapped, tones canonical.
+pub fn key_of(word: &str) -> String {
+    let lower: String = word.nfc().flat_map(char::to_lowercase).map(unconfuse).collect();
+    canonical_tones(&lower)
+}
+
+/// The folded key of a diacritic key.
+fn fold(key: &str) -> String {
+    fold_ascii(key).to_lowercase()
+}
+
+/// Letters people type in place of Vietnamese ones, deliberately (to dodge filters) or from
+/// legacy converters: Latin eth and African D for đ, Cyrillic and Greek homoglyphs
+/// (reference/vietnam.md §1.1, §2.3).
+fn unconfuse(c: char) -> char {
+    match c {
+        'ð' | 'ɖ' => 'đ',
+        'а' => 'a',
+        'е' => 'e',
+        'о' | 'ο' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'у' => 'y',
+        'х' => 'x',
+        'і' => 'i',
+        'ν' => 'v',
+        c => c,
+    }
+}
+
+/// Old-style tone placement on `oa`, `oe`, `uy` without a final consonant (`hoà`, `khoẻ`,
+/// `thuỷ`) moved to the modern position (`hòa`, `khỏe`, `thủy`); `qu` keeps its tone on the
+/// vowel after it (`quý`). NFC keeps both spellings distinct (reference/vietnam.md §1.3).
+fn canonical_tones(word: &str) -> String {
+    const MOVES: [(&str, &str); 15] = [
+        ("oà", "òa"),
+        ("oá", "óa"),
+        ("oả", "ỏa"),
+        ("oã", "õa"),
+        ("oạ", "ọa"),
+        ("oè", "òe"),
+        ("oé", "óe"),
+        ("oẻ", "ỏe"),
+        ("oẽ", "õe"),
+        ("oẹ", "ọe"),
+        ("uỳ", "ùy"),
+        ("uý", "úy"),
+        ("uỷ", "ủy"),
+        ("uỹ", "ũy"),
+        ("uỵ", "ụy"),
+    ];
+    for (old, new) in MOVES {
+        if let Some(stem) = word.strip_suffix(old)
+            && !stem.ends_with('q')
+        {
+            return format!("{stem}{new}");
+        }
+    }
+    word.to_owned()
+}
+
+/// Folded key of a word typed without diacritics, with the letter swaps of teencode undone
+/// at the start of the word (`fai` → `phai`, `wa` → `qua`).
+fn respell(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix('f')
+        && !rest.is_empty()
+    {
+        return format!("ph{rest}");
+    }
+    if let Some(rest) = key.strip_prefix('w')
+        && rest.starts_with(['a', 'e', 'i', 'y'])
+    {
+        return format!("qu{rest}");
+    }
+    key.to_owned()
+}
+
+/// Teencode and abbreviations that stand for one unambiguous meaning (reference/vietnam.md
+/// §1.6). Ambiguous ones (`dc` = được or địa chỉ, `ck`, `bt`) are left alone.
+fn teencode(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "k" | "ko" | "kg" | "khg" | "kh" | "hok" | "hk" | "hem" => "không",
+        "j" | "gj" => "gì",
+        "r" | "rui" => "rồi",
+        "ng" => "người",
+        "ngta" => "người ta",
+        "mn" | "mng" => "mọi người",
+        "vs" => "với",
+        "trc" => "trước",
+        "ms" => "mới",
+        "cx" | "cug" => "cũng",
+        "ntn" => "như thế nào",
+        "bit" => "biết",
+        "wa" => "quá",
+        "nc" => "nước",
+        _ => return None,
+    })
+}
+
+/// A phrase of one or more words, as listed in a rule file.
+#[derive(Debug, Clone)]
+pub struct Phrase {
+    pub written: String,
+    words: Vec<String>,
+    folded: Vec<String>,
+    /// Matches diacritic tokens only, never a folded form (`=lồn`): for roots whose folded
+    /// form is an everyday word.
+    exact: bool,
+}
+
+impl Phrase {
+    /// Parses a list entry: words separated by spaces; a leading `=` makes it exact.
+    pub fn parse(entry: &str) -> Option<Phrase> {
+        let (exact, body) = match entry.trim().strip_prefix('=') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, entry.trim()),
+        };
+        let words: Vec<String> = word_spans(body).into_iter().map(|(s, e)| key_of(&body[s..e])).collect();
+        if words.is_empty() {
+            return None;
+        }
+        let folded = words.iter().map(|w| fold(w)).collect();
+        Some(Phrase { written: body.to_owned(), words, folded, exact })
+    }
+
+    fn matches_at(&self, tokens: &[Token], at: usize) -> bool {
+        self.words.len() <= tokens.len() - at
+            && self.words.iter().zip(&self.folded).zip(&tokens[at..]).all(|((word, folded), token)| {
+                token.key == *word || (!self.exact && token.ascii_typed && token.folded == *folded)
+            })
+    }
+}
+
+/// Where a phrase matched: tokens `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit<'p, T> {
+    pub first: usize,
+    pub last: usize,
+    pub value: &'p T,
+}
+
+impl<T> Hit<'_, T> {
+    pub fn overlaps(&self, first: usize, last: usize) -> bool {
+        self.first <= last && first <= self.last
+    }
+}
+
+/// Phrases with a value each, indexed by their first word.
+#[derive(Debug, Clone)]
+pub struct PhraseSet<T> {
+    phrases: Vec<(Phrase, T)>,
+    by_key: HashMap<String, Vec<usize>>,
+    by_folded: HashMap<String, Vec<usize>>,
+}
+
+impl<T> Default for PhraseSet<T> {
+    fn default() -> Self {
+        PhraseSet { phrases: Vec::new(), by_key: HashMap::new(), by_folded: HashMap::new() }
+    }
+}
+
+impl<T> PhraseSet<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds every entry with `value`; blank entries are skipped.
+    pub fn extend<'e>(&mut self, entries: impl IntoIterator<Item = &'e str>, value: T)
+    where
+        T: Clone,
+    {
+        for entry in entries {
+            if let Some(phrase) = Phrase::parse(entry) {
+                self.push(phrase, value.clone());
+            }
+        }
+    }
+
+    pub fn push(&mut self, phrase: Phrase, value: T) {
+        let index = self.phrases.len();
+        self.by_key.entry(phrase.words[0].clone()).or_default().push(index);
+        if !phrase.exact {
+            self.by_folded.entry(phrase.folded[0].clone()).or_default().push(index);
+        }
+        self.phrases.push((phrase, value));
+    }
+
+    pub fn len(&self) -> usize {
+        self.phrases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phrases.is_empty()
+    }
+
+    /// Every occurrence of every phrase, in text order (longer phrases first at one place).
+    pub fn find<'p>(&'p self, keyed: &Keyed<'_>) -> Vec<Hit<'p, T>> {
+        let mut hits = Vec::new();
+        let mut candidates: Vec<usize> = Vec::new();
+        for (at, token) in keyed.tokens.iter().enumerate() {
+            candidates.clear();
+            candidates.extend(self.by_key.get(&token.key).into_iter().flatten());
+            if token.ascii_typed {
+                candidates.extend(self.by_folded.get(&token.folded).into_iter().flatten());
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            let start = hits.len();
+            for &index in &candidates {
+                let (phrase, value) = &self.phrases[index];
+                if phrase.matches_at(&keyed.tokens, at) {
+                    hits.push(Hit { first: at, last: at + phrase.words.len() - 1, value });
+                }
+            }
+            hits[start..].sort_by_key(|h| std::cmp::Reverse(h.last));
+        }
+        hits
+    }
+}
+
+/// Removes hits that overlap any of `allowed` (the allow-list of benign phrases that contain
+/// a listed phrase: "cháy nắng" holds "cháy").
+pub fn without_overlaps<'p, T, U>(hits: Vec<Hit<'p, T>>, allowed: &[Hit<'_, U>]) -> Vec<Hit<'p, T>> {
+    hits.into_iter().filter(|h| !allowed.iter().any(|a| a.overlaps(h.first, h.last))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(text: &str) -> Vec<String> {
+        Keyed::new(text).tokens.into_iter().map(|t| t.key).collect()
+    }
+
+    #[test]
+    fn keys_are_lower_case_with_canonical_tones_and_mapped_look_alikes() {
+        assert_eq!(keys("Phường Thuận Hoà"), ["phường", "thuận", "hòa"]);
+        assert_eq!(keys("THUỶ XUÂN"), ["thủy", "xuân"]);
+        assert_eq!(keys("quý"), ["quý"], "qu keeps the tone on the vowel after it");
+        assert_eq!(keys("hoàng"), ["hoàng"], "with a final consonant the placement is the same");
+        assert_eq!(keys("ðường"), ["đường"]);
+        assert_eq!(keys("сháy"), ["cháy"], "Cyrillic с");
+    }
+
+    #[test]
+    fn nfd_words_get_the_same_keys_as_nfc() {
+        let nfd: String = "Cây đổ chắn đường".nfd().collect();
+        assert_eq!(keys(&nfd), keys("Cây đổ chắn đường"));
+    }
+
+    #[test]
+    fn digits_and_letters_split_and_spans_point_into_the_text() {
+        let keyed = Keyed::new("xe 50cc, ống 5dm");
+        let words: Vec<&str> = keyed.tokens.iter().map(|t| &keyed.text[t.start..t.end]).collect();
+        assert_eq!(words, ["xe", "50", "cc", "ống", "5", "dm"]);
+    }
+
+    #[test]
+    fn teencode_expands_into_the_words_it_stands_for() {
+        assert_eq!(keys("ko ai bi thuong"), ["không", "ai", "bi", "thuong"]);
+        assert_eq!(keys("mn oi"), ["mọi", "người", "oi"]);
+    }
+
+    #[test]
+    fn ascii_typed_words_match_by_folding_but_diacritic_words_do_not() {
+        let mut set = PhraseSet::new();
+        set.extend(["cháy nhà"], "fire");
+        set.extend(["=lồn"], "vulgar");
+        set.extend(["tố cáo"], "denunciation");
+        assert_eq!(set.find(&Keyed::new("chay nha roi")).len(), 1);
+        assert_eq!(set.find(&Keyed::new("Cháy nhà rồi")).len(), 1);
+        assert!(set.find(&Keyed::new("chày nhà")).is_empty(), "another diacritic word");
+        assert!(set.find(&Keyed::new("Rãnh thoát nước lớn")).is_empty());
+        assert!(set.find(&Keyed::new("cai lon bia")).is_empty(), "exact entries never fold");
+        assert!(set.find(&Keyed::new("cây này to cao quá")).is_empty(), "plain words in a text with diacritics");
+        assert_eq!(set.find(&Keyed::new("don to cao")).len(), 1, "folded: the rule module decides");
+    }
+
+    #[test]
+    fn spans_give_the_phrase_as_written() {
+        let mut set = PhraseSet::new();
+        set.extend(["cây đổ"], ());
+        let keyed = Keyed::new("Sáng nay CÂY ĐỔ chắn đường");
+        let hit = set.find(&keyed)[0];
+        assert_eq!(keyed.span(hit.first, hit.last), "CÂY ĐỔ");
+    }
+
+    #[test]
+    fn allow_list_hits_remove_overlapping_hits() {
+        let mut hazards = PhraseSet::new();
+        hazards.extend(["cháy"], ());
+        let mut traps = PhraseSet::new();
+        traps.extend(["cháy nắng"], ());
+        let keyed = Keyed::new("bị cháy nắng, nhà bên cháy");
+        let kept = without_overlaps(hazards.find(&keyed), &traps.find(&keyed));
+        assert_eq!(kept.len(), 1);
+        assert_eq!(keyed.span(kept[0].first, kept[0].last), "cháy");
+        assert_eq!(kept[0].first, 5);
+    }
+}
