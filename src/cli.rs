@@ -121,6 +121,8 @@ pub fn normalize(
                 raw_sha256: &raw_sha256,
                 record_id: crate::ids::new_record_id(),
                 tracking_code: crate::ids::new_tracking_code(),
+                // Offline: no store, so nobody's standing is known (SPEC §4).
+                standing: Default::default(),
             },
         );
         serde_json::to_writer(&mut *out, &normalized.report)?;

@@ -34,6 +34,8 @@ pub struct Context<'a> {
     pub reporter_key: &'a [u8],
     pub geo: &'a Geo,
     pub rules: &'a triage::Rules,
+    /// The reporter's standing under R12 when the message arrived.
+    pub standing: triage::Standing,
 }
 
 /// A canonical record and the personal data that was taken out of it.
@@ -41,6 +43,10 @@ pub struct Context<'a> {
 pub struct Normalized {
     pub report: Report,
     pub identity: Identity,
+    /// Improper language for the service to count or queue for review (R12).
+    pub violation: Option<triage::Violation>,
+    /// The rule that decided the disposition (for the debug log).
+    pub rule: &'static str,
 }
 
 /// A body that passed [`parse`]: valid JSON of the right shape with its required fields.
@@ -171,6 +177,7 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         None => t,
     };
     let description = mask(description);
+    let title_given = given_title.is_some();
     let title = match given_title {
         Some(t) => text::clamp_title(&mask(t)),
         None if !description.is_empty() => text::derive_title(&description),
@@ -185,9 +192,12 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
     let location = place(body, address, &media, ctx.geo);
     let occurred_at: DateTime<FixedOffset> = body.occurred_at.unwrap_or_else(|| ctx.received_at.fixed_offset());
 
+    let rule_text = if title_given { format!("{title}\n{description}") } else { description.clone() };
     let facts = triage::Facts {
         kind,
         received_at: ctx.received_at,
+        text: &rule_text,
+        urgent_flag: triage::UrgentFlag::Reporter(body.urgent),
         has_description: !description.is_empty(),
         has_location: location.is_some(),
         // The message's own time is the time of the report unless the reporter gives one (R4).
@@ -195,6 +205,7 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         has_name: identity.has_name(),
         has_phone: identity.has_phone(),
         has_email: identity.has_email(),
+        standing: ctx.standing,
     };
     let outcome = triage::assess(ctx.rules, &facts);
 
@@ -217,7 +228,8 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         language,
         title,
         description,
-        category: body.category.map(|code| Category { code, confidence: 1.0 }),
+        // The reporter's own choice wins over the keyword hint.
+        category: body.category.map(|code| Category { code, confidence: 1.0 }).or(outcome.category),
         location,
         media,
         reporter,
@@ -228,7 +240,7 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         rating: if kind == Kind::Rating { body.rating } else { None },
         sources: vec![Source { message_id, received_at: ctx.received_at, raw_sha256: ctx.raw_sha256.clone() }],
     };
-    Normalized { report, identity }
+    Normalized { report, identity, violation: outcome.violation, rule: outcome.rule }
 }
 
 /// Device coordinates win over a photo's EXIF; EXIF fills the place only when the message has

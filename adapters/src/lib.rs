@@ -10,12 +10,16 @@
 
 pub mod app;
 pub mod attachment;
+pub mod category;
 pub mod error;
 pub mod geo;
 pub mod identity;
+pub mod improper;
 pub mod keys;
 pub mod media;
 pub mod phone;
 pub mod pii;
+pub mod scope;
 pub mod text;
 pub mod triage;
+pub mod urgency;

@@ -1,15 +1,20 @@
-//! The regulation as pure functions: the night window (R2), completeness (R4, R6) and the
-//! precedence of dispositions (SPEC §8).
+//! The regulation engine's decisions as pure functions: urgency, the night window (R2),
+//! completeness (R4, R6), scope (R5), improper language and sanctions (R12), the category hint
+//! (SPEC §6) and the precedence of dispositions (SPEC §8).
 //!
-//! This module decides; it never fetches. Facts that need state (sanctions, R12) arrive as
-//! inputs. The full engine (urgency keywords, scope, improper language) grows here in its own
-//! issue; until then urgency is `normal` and every report is in scope.
+//! This module decides; it never fetches. The text rules live in their own modules
+//! ([`crate::urgency`], [`crate::scope`], [`crate::improper`], [`crate::category`]); state that
+//! only the service holds (a reporter's violations and locks, R12) arrives as [`Standing`].
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use hue_intake_schemas::{
-    Disposition, DispositionReason, DispositionState, Kind, MissingField, Scope, Triage, Urgency, UrgencyLevel, Window,
+    Category, Disposition, DispositionReason, DispositionState, Kind, MissingField, Scope, Triage, Urgency,
+    UrgencyLevel, Window,
 };
+use serde::{Deserialize, Serialize};
+
+use crate::keys::Keyed;
 
 /// The intake-hours rule (R2) as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,31 +66,109 @@ impl Rules {
     }
 }
 
+/// R12: the violation that locks (the 4th: "more than 3 times").
+pub const LOCK_AT_VIOLATION: u32 = 4;
+/// R12: interaction violations count over a rolling month, and lock interactions for a month.
+pub const INTERACTION_WINDOW_DAYS: i64 = 30;
+pub const INTERACTION_LOCK_DAYS: i64 = 30;
+
+/// A reporter's standing under R12 as the service knew it when the message arrived. It is
+/// stored with the message so that re-processing gives the same record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Standing {
+    /// The account is locked: every report is refused (`account_locked`).
+    pub account_locked: bool,
+    /// Interactions are locked (30 days after the 4th violation in 30 days).
+    pub interaction_locked: bool,
+    /// Counted report violations since the last lift.
+    pub report_violations: u32,
+    /// Counted interaction violations in the last 30 days.
+    pub interaction_violations: u32,
+}
+
+/// Which R12 counter a violation goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationScope {
+    Report,
+    Interaction,
+}
+
+impl ViolationScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationScope::Report => "report",
+            ViolationScope::Interaction => "interaction",
+        }
+    }
+
+    pub fn of(kind: Kind) -> Self {
+        if kind == Kind::Report { ViolationScope::Report } else { ViolationScope::Interaction }
+    }
+}
+
+/// Improper language found in a record (R12), for the service to count or queue for review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub scope: ViolationScope,
+    /// A strong form: counts towards the lock. Otherwise it waits for staff to confirm it.
+    pub counts: bool,
+    /// Lexicon rule ids (never the words themselves).
+    pub rules: Vec<String>,
+}
+
+/// Who said a report is urgent, if anyone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UrgentFlag {
+    #[default]
+    None,
+    /// The reporter's own flag (app, portal): one signal among others.
+    Reporter(bool),
+    /// A call-centre operator's judgement: authoritative.
+    Operator(bool),
+}
+
 /// What the triage stage knows about one record.
 #[derive(Debug, Clone)]
-pub struct Facts {
+pub struct Facts<'a> {
     pub kind: Kind,
     pub received_at: DateTime<Utc>,
+    /// The record's text as stored (cleaned, personal data masked): title and description.
+    pub text: &'a str,
+    pub urgent_flag: UrgentFlag,
     pub has_description: bool,
     pub has_location: bool,
     pub has_time: bool,
     pub has_name: bool,
     pub has_phone: bool,
     pub has_email: bool,
+    pub standing: Standing,
 }
 
-/// The triage, urgency and disposition of a record.
+/// The triage, urgency and disposition of a record, with what the service must act on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub urgency: Urgency,
     pub triage: Triage,
     pub disposition: Disposition,
+    /// The category hint from keywords, when any (SPEC §6).
+    pub category: Option<Category>,
+    /// Improper language to count or review (R12); `None` when there is none, or when the
+    /// account is already locked (nothing more to count).
+    pub violation: Option<Violation>,
+    /// The rule that decided the disposition, for the debug log (never text).
+    pub rule: &'static str,
 }
 
-/// Applies R2, R4 and R6 in the precedence of SPEC §8.
-pub fn assess(rules: &Rules, facts: &Facts) -> Outcome {
+/// Applies the rules in the precedence of SPEC §8.
+pub fn assess(rules: &Rules, facts: &Facts<'_>) -> Outcome {
+    let keyed = Keyed::new(facts.text);
     let window = rules.window(facts.received_at);
-    let urgency = Urgency { level: UrgencyLevel::Normal, signals: Vec::new() };
+    let urgency = crate::urgency::assess(&keyed, facts.urgent_flag);
+    let improper = crate::improper::assess(&keyed);
+    // R5 is about what a field report may be; an interaction answers a report already taken.
+    let scope = if facts.kind == Kind::Report { crate::scope::assess(&keyed) } else { None };
     let mut missing = Vec::new();
     if facts.kind == Kind::Report {
         for (present, field) in [
@@ -101,17 +184,45 @@ pub fn assess(rules: &Rules, facts: &Facts) -> Outcome {
             }
         }
     }
-    let triage = Triage { window, scope: Scope::InScope, scope_reason: None, improper_language: false, missing };
-    let disposition = decide(rules, facts, &urgency, &triage);
-    Outcome { urgency, triage, disposition }
+    let triage = Triage {
+        window,
+        scope: if scope.is_some() { Scope::OutOfScope } else { Scope::InScope },
+        scope_reason: scope,
+        improper_language: improper.counts,
+        missing,
+    };
+    let violation = (!facts.standing.account_locked && (improper.counts || improper.review)).then(|| Violation {
+        scope: ViolationScope::of(facts.kind),
+        counts: improper.counts,
+        rules: improper.rules.clone(),
+    });
+    let (disposition, rule) = decide(rules, facts, &urgency, &triage);
+    let category = if facts.kind == Kind::Report { crate::category::hint(&keyed) } else { None };
+    Outcome { urgency, triage, disposition, category, violation, rule }
 }
 
-fn decide(rules: &Rules, facts: &Facts, urgency: &Urgency, triage: &Triage) -> Disposition {
-    let accepted = Disposition { state: DispositionState::Accepted, reason: None, deliver_after: None };
+fn decide(rules: &Rules, facts: &Facts<'_>, urgency: &Urgency, triage: &Triage) -> (Disposition, &'static str) {
+    let state = |state, reason| Disposition { state, reason, deliver_after: None };
+    let rejected = |reason| state(DispositionState::Rejected, Some(reason));
+    if facts.standing.account_locked {
+        return (rejected(DispositionReason::AccountLocked), "R12 account locked");
+    }
+    if facts.kind != Kind::Report && facts.standing.interaction_locked {
+        return (rejected(DispositionReason::InteractionLocked), "R12 interactions locked");
+    }
+    if triage.improper_language {
+        return (rejected(DispositionReason::ImproperLanguage), "R12 improper language");
+    }
+    if triage.scope == Scope::OutOfScope {
+        return (rejected(DispositionReason::OutOfScope), "R5 out of scope");
+    }
     // Interactions and ratings answer a report that is already in the case system; R2's
     // window governs new reports only, so they go through at once.
-    if facts.kind != Kind::Report || urgency.level == UrgencyLevel::Immediate {
-        return accepted;
+    if facts.kind != Kind::Report {
+        return (state(DispositionState::Accepted, None), "R10 interaction");
+    }
+    if urgency.level == UrgencyLevel::Immediate {
+        return (state(DispositionState::Accepted, None), "R2 urgent");
     }
     // R6: name, phone and email never change the disposition by themselves.
     let lacks_essentials = triage
@@ -119,20 +230,19 @@ fn decide(rules: &Rules, facts: &Facts, urgency: &Urgency, triage: &Triage) -> D
         .iter()
         .any(|m| matches!(m, MissingField::Description | MissingField::Location | MissingField::Time));
     if lacks_essentials {
-        return Disposition {
-            state: DispositionState::Incomplete,
-            reason: Some(DispositionReason::MissingInformation),
-            deliver_after: None,
-        };
+        return (state(DispositionState::Incomplete, Some(DispositionReason::MissingInformation)), "R4 incomplete");
     }
     if triage.window == Window::Night {
-        return Disposition {
-            state: DispositionState::Deferred,
-            reason: Some(DispositionReason::NightNonUrgent),
-            deliver_after: Some(rules.night_ends_after(facts.received_at)),
-        };
+        return (
+            Disposition {
+                state: DispositionState::Deferred,
+                reason: Some(DispositionReason::NightNonUrgent),
+                deliver_after: Some(rules.night_ends_after(facts.received_at)),
+            },
+            "R2 night deferred",
+        );
     }
-    accepted
+    (state(DispositionState::Accepted, None), "accepted")
 }
 
 #[cfg(test)]
@@ -143,10 +253,13 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn complete_report(at: &str) -> Facts {
+    fn complete_report(at: &str) -> Facts<'static> {
         Facts {
             kind: Kind::Report,
             received_at: utc(at),
+            text: "Đèn đường hỏng trước nhà số 5 Lê Lợi",
+            urgent_flag: UrgentFlag::None,
+            standing: Standing::default(),
             has_description: true,
             has_location: true,
             has_time: true,

@@ -142,10 +142,19 @@ async fn accept(
     let normalized = app.decoder.app(
         checked,
         media.clone(),
-        Assigned { channel, received_at, raw_sha256: &raw_sha256, record_id, tracking_code: tracking_code.clone() },
+        Assigned {
+            channel,
+            received_at,
+            raw_sha256: &raw_sha256,
+            record_id,
+            tracking_code: tracking_code.clone(),
+            standing: Default::default(),
+        },
     );
     let message_id = checked.body.client_message_id.clone();
-    let meta = serde_json::to_string(&MessageMeta { media, client: Some(client.to_owned()) }).expect("meta serialises");
+    let meta =
+        serde_json::to_string(&MessageMeta { media, client: Some(client.to_owned()), standing: Default::default() })
+            .expect("meta serialises");
     let incoming = Incoming {
         channel,
         raw_sealed: app.sealer.seal(&upload.raw, &raw_associated_data(channel, &message_id)),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use hue_intake_adapters::app::{self, Checked, Context, Normalized};
 use hue_intake_adapters::geo::Geo;
-use hue_intake_adapters::triage::Rules;
+use hue_intake_adapters::triage::{Rules, Standing};
 use hue_intake_schemas::{Channel, MediaItem, TrackingCode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -20,6 +20,10 @@ pub struct MessageMeta {
     /// The configured client that sent it (its name, not a secret).
     #[serde(default)]
     pub client: Option<String>,
+    /// The reporter's standing under R12 when the message arrived, so that re-processing
+    /// gives the same record whatever happened since.
+    #[serde(default)]
+    pub standing: Standing,
 }
 
 /// The pure translators with what they need from configuration.
@@ -38,6 +42,7 @@ pub struct Assigned<'a> {
     pub raw_sha256: &'a str,
     pub record_id: Uuid,
     pub tracking_code: TrackingCode,
+    pub standing: Standing,
 }
 
 impl Decoder {
@@ -52,6 +57,7 @@ impl Decoder {
             reporter_key: &self.reporter_key,
             geo: &self.geo,
             rules: &self.rules,
+            standing: assigned.standing,
         };
         app::normalize(checked, media, &ctx)
     }
@@ -78,6 +84,7 @@ impl Decoder {
                         raw_sha256: &message.raw_sha256,
                         record_id,
                         tracking_code,
+                        standing: meta.standing,
                     },
                 ))
             }
