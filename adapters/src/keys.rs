@@ -14,7 +14,7 @@
 //! teencode (`ko`, `k`, `dc`, `mn`…) is expanded into the words it stands for. This module owns
 //! tokenisation and phrase lookup; what the phrases mean belongs to the rule modules.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
@@ -60,7 +60,7 @@ impl<'a> Keyed<'a> {
         for (start, end, key) in words {
             let plain = key.is_ascii();
             let ascii_typed = plain && typed_plain;
-            if plain && let Some(expansion) = teencode(&key) {
+            if let Some(expansion) = teencode(&key) {
                 for part in expansion.split(' ') {
                     tokens.push(Token {
                         start,
@@ -205,6 +205,11 @@ fn teencode(key: &str) -> Option<&'static str> {
         "bit" => "biết",
         "wa" => "quá",
         "nc" => "nước",
+        "mún" => "muốn",
+        "nhìu" => "nhiều",
+        "bít" => "biết",
+        "đc" => "được",
+        "cty" => "công ty",
         _ => return None,
     })
 }
@@ -244,12 +249,20 @@ impl Phrase {
 }
 
 /// Where a phrase matched: tokens `first..=last`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Hit<'p, T> {
     pub first: usize,
     pub last: usize,
     pub value: &'p T,
 }
+
+// Manual: a hit is a position and a reference, copyable whatever `T` is.
+impl<T> Clone for Hit<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Hit<'_, T> {}
 
 impl<T> Hit<'_, T> {
     pub fn overlaps(&self, first: usize, last: usize) -> bool {
@@ -328,6 +341,30 @@ impl<T> PhraseSet<T> {
         }
         hits
     }
+}
+
+/// A rule file: sections of named phrase lists (`[section] name = ["phrase", …]`), the one
+/// shape of every file under `adapters/rules/`, which non-programmers review.
+pub type RuleFile = BTreeMap<String, BTreeMap<String, Vec<String>>>;
+
+/// Parses a rule file compiled into the binary. A broken file is a defect of the build that
+/// each rule module's tests catch, so this panics naming the file.
+pub fn rule_file(name: &str, text: &str) -> RuleFile {
+    toml::from_str(text).unwrap_or_else(|e| panic!("adapters/rules/{name} is not a valid rule file: {e}"))
+}
+
+/// Every phrase of one section of a rule file, whatever list it is in.
+pub fn section<'f>(file: &'f RuleFile, name: &str) -> impl Iterator<Item = &'f str> {
+    file.get(name).into_iter().flat_map(|lists| lists.values()).flatten().map(String::as_str)
+}
+
+/// Drops hits that lie inside a longer hit of the same set ("cháy" inside "cháy nhà"), so a
+/// phrase is counted once, by its most specific entry.
+pub fn outermost<'p, T>(hits: Vec<Hit<'p, T>>) -> Vec<Hit<'p, T>> {
+    let inside = |h: &Hit<'p, T>, o: &Hit<'p, T>| {
+        o.first <= h.first && h.last <= o.last && (o.last - o.first) > (h.last - h.first)
+    };
+    hits.iter().filter(|h| !hits.iter().any(|o| inside(h, o))).copied().collect()
 }
 
 /// Removes hits that overlap any of `allowed` (the allow-list of benign phrases that contain

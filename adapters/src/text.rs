@@ -323,6 +323,18 @@ pub fn detect_language(text: &str) -> Language {
         }
     }
 
+    // Short English reports name Huế's streets ("Pothole on Le Loi street"), which drags
+    // whatlang's confidence below anything usable; English function and report words settle it
+    // when whatlang, asked to choose between the two plausible languages, picks English.
+    let english = words.iter().filter(|w| ENGLISH_COMMON.contains(&w.as_str())).count();
+    if english * 4 >= words.len() {
+        let vie_or_eng = whatlang::Detector::with_allowlist(vec![whatlang::Lang::Vie, whatlang::Lang::Eng]);
+        if let Some(info) = vie_or_eng.detect(&nfc).filter(|i| i.lang() == whatlang::Lang::Eng) {
+            let share = english as f64 / words.len() as f64;
+            return Language { code: "en".to_owned(), confidence: (0.5 + share).min(info.confidence().max(0.6)) };
+        }
+    }
+
     match whatlang::detect(&nfc) {
         Some(info) if info.is_reliable() || is_plausible_english(&info) => {
             Language { code: iso_639_1(info.lang()).to_owned(), confidence: info.confidence().clamp(0.0, 1.0) }
@@ -330,6 +342,83 @@ pub fn detect_language(text: &str) -> Language {
         _ => undetermined(),
     }
 }
+
+/// Frequent English words of short reports: function words and the nouns of the trade. None
+/// is a Vietnamese syllable that a Huế report would use on its own.
+const ENGLISH_COMMON: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "on",
+    "in",
+    "at",
+    "near",
+    "of",
+    "to",
+    "from",
+    "with",
+    "and",
+    "or",
+    "but",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "there",
+    "this",
+    "that",
+    "it",
+    "my",
+    "our",
+    "we",
+    "i",
+    "you",
+    "he",
+    "she",
+    "they",
+    "someone",
+    "please",
+    "help",
+    "street",
+    "road",
+    "light",
+    "broken",
+    "since",
+    "for",
+    "not",
+    "no",
+    "has",
+    "have",
+    "been",
+    "very",
+    "next",
+    "front",
+    "behind",
+    "water",
+    "fire",
+    "tree",
+    "fallen",
+    "blocking",
+    "pothole",
+    "garbage",
+    "rubbish",
+    "loud",
+    "night",
+    "everywhere",
+    "still",
+    "after",
+    "before",
+    "all",
+    "here",
+    "now",
+    "dogs",
+    "dog",
+    "market",
+    "bridge",
+    "river",
+];
 
 /// whatlang calls only answers above 0.9 reliable, which short reports rarely reach, and
 /// Vietnamese street names lower it further ("The street light on Le Loi street is broken"

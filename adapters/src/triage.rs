@@ -168,7 +168,7 @@ pub fn assess(rules: &Rules, facts: &Facts<'_>) -> Outcome {
     let urgency = crate::urgency::assess(&keyed, facts.urgent_flag);
     let improper = crate::improper::assess(&keyed);
     // R5 is about what a field report may be; an interaction answers a report already taken.
-    let scope = if facts.kind == Kind::Report { crate::scope::assess(&keyed) } else { None };
+    let scope = if facts.kind == Kind::Report { crate::scope::of_report(&keyed, &urgency) } else { None };
     let mut missing = Vec::new();
     if facts.kind == Kind::Report {
         for (present, field) in [
