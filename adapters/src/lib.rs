@@ -19,6 +19,7 @@ pub mod keys;
 pub mod media;
 pub mod phone;
 pub mod pii;
+pub mod replies;
 pub mod scope;
 pub mod text;
 pub mod triage;

@@ -19,8 +19,8 @@ struct Lexicon {
 /// The reasons in precedence order, with their sections.
 const REASONS: [(&str, ScopeReason); 4] = [
     ("lawsuit", ScopeReason::Lawsuit),
-    ("dispute", ScopeReason::Dispute),
     ("denunciation", ScopeReason::Denunciation),
+    ("dispute", ScopeReason::Dispute),
     ("complaint", ScopeReason::Complaint),
 ];
 

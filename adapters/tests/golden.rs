@@ -5,7 +5,8 @@
 //! difference is one `diff` away; `UPDATE_GOLDEN=1` rewrites the expectations after a
 //! deliberate change. Every output is also validated against the committed JSON Schema, and
 //! each suite must have run at least one fixture, so an empty or misnamed folder cannot pass.
-//! Inputs named `night-*` are received at 01:12 local time (R2), the others at 10:12.
+//! Inputs named `night-*` are received at 01:12 local time (R2), the others at 10:12; inputs
+//! named `locked-*` come from a reporter whose account is locked (R12).
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 use hue_intake_adapters::app::{self, Context};
 use hue_intake_adapters::attachment::{self, Limits};
 use hue_intake_adapters::geo::Geo;
-use hue_intake_adapters::triage::Rules;
+use hue_intake_adapters::triage::{Rules, Standing};
 use hue_intake_schemas::{Channel, TrackingCode};
 
 const DAY: &str = "2026-11-29T03:12:03Z";
@@ -46,6 +47,7 @@ fn normalize(channel: Channel, name: &str, raw: &[u8]) -> Result<String, String>
         reporter_key: REPORTER_KEY,
         geo: &geo,
         rules: &rules,
+        standing: Standing { account_locked: name.starts_with("locked-"), ..Standing::default() },
     };
     let normalized = app::normalize(&checked, media, &ctx);
     let mut out = serde_json::to_string_pretty(&normalized.report).unwrap();

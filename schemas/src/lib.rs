@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 pub mod inbound;
+pub mod reply;
 pub mod report;
 pub mod tracking;
 
 pub use inbound::{InboundLocation, InboundMedia, InboundReporter, ReportBody};
+pub use reply::Reply;
 pub use report::*;
 pub use tracking::{TrackingCode, TrackingCodeError};
 

@@ -299,6 +299,18 @@ pub enum ScopeReason {
     Denunciation,
 }
 
+impl ScopeReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeReason::Dispute => "dispute",
+            ScopeReason::Lawsuit => "lawsuit",
+            ScopeReason::Complaint => "complaint",
+            ScopeReason::Denunciation => "denunciation",
+        }
+    }
+}
+
 /// R4 and R6: what the report lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -309,6 +321,20 @@ pub enum MissingField {
     Name,
     Phone,
     Email,
+}
+
+impl MissingField {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissingField::Description => "description",
+            MissingField::Location => "location",
+            MissingField::Time => "time",
+            MissingField::Name => "name",
+            MissingField::Phone => "phone",
+            MissingField::Email => "email",
+        }
+    }
 }
 
 /// What happens to the record.

@@ -70,3 +70,61 @@ fn help_explains_the_commands() {
         assert!(help.contains(word), "--help mentions {word}");
     }
 }
+
+/// The adapters' golden records (`adapters/tests/fixtures/app`), made again through the
+/// command line with `--at`: every disposition the offline path can reach (accepted, deferred,
+/// incomplete, rejected out of scope or for improper language) comes out the same. Ids,
+/// tracking codes and `reporter.ref` are random or keyed per installation, so they are left out
+/// of the comparison; `locked-*` inputs need a reporter's standing, which only the store knows.
+#[test]
+fn normalize_at_reproduces_the_golden_records_for_every_disposition() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/tests/fixtures/app");
+    let mut inputs: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.ends_with(".json") && !name.ends_with(".expected.json") && !name.starts_with("locked-")
+        })
+        .collect();
+    inputs.sort();
+    let mut states = std::collections::BTreeSet::new();
+    for (prefix, at) in [(true, "2026-11-28T18:12:03Z"), (false, "2026-11-29T03:12:03Z")] {
+        let batch: Vec<&std::path::PathBuf> = inputs
+            .iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("night-") == prefix)
+            .collect();
+        let work = tempfile::tempdir().unwrap();
+        let output = bin()
+            .current_dir(work.path())
+            .args(["normalize", "--channel", "app", "--at", at])
+            .args(&batch)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), batch.len());
+        for (input, mut actual) in batch.into_iter().zip(lines) {
+            let expected_path =
+                input.with_file_name(format!("{}.expected.json", input.file_stem().unwrap().to_string_lossy()));
+            let mut expected: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&expected_path).unwrap()).unwrap();
+            for record in [&mut actual, &mut expected] {
+                record["id"] = serde_json::Value::Null;
+                record["tracking_code"] = serde_json::Value::Null;
+                record["reporter"]["ref"] = serde_json::Value::Null;
+            }
+            assert_eq!(actual, expected, "{}", input.display());
+            states.insert(format!("{}/{}", actual["disposition"]["state"], actual["disposition"]["reason"]));
+        }
+    }
+    for wanted in [
+        "\"accepted\"/null",
+        "\"deferred\"/\"night_non_urgent\"",
+        "\"incomplete\"/\"missing_information\"",
+        "\"rejected\"/\"out_of_scope\"",
+    ] {
+        assert!(states.contains(wanted), "no golden record is {wanted}: {states:?}");
+    }
+}

@@ -1,0 +1,196 @@
+//! The words the gateway says to citizens (R3): acknowledgements, questions, refusals and
+//! notices, composed from the record and chosen by its language.
+//!
+//! The texts live in `adapters/rules/replies.toml`, in Vietnamese and English, for
+//! non-programmers to review and edit; this module only picks the parts that apply and fills
+//! in their placeholders. A record in Vietnamese gets a Vietnamese reply, one in English an
+//! English reply, any other language (or none detected) both.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use chrono_tz::Tz;
+use hue_intake_schemas::{
+    DispositionReason, DispositionState, Kind, MissingField, Reply, Report, ScopeReason, UrgencyLevel,
+};
+use serde::Deserialize;
+
+use crate::triage::{LOCK_AT_VIOLATION, Standing};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Texts {
+    received: String,
+    received_urgent: String,
+    interaction: String,
+    rating: String,
+    night: String,
+    incomplete: String,
+    outside: String,
+    contact: String,
+    out_of_scope: String,
+    improper: String,
+    improper_locks: String,
+    account_locked: String,
+    interaction_locked: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Language {
+    texts: Texts,
+    items: BTreeMap<String, String>,
+    procedure: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Templates {
+    vi: Language,
+    en: Language,
+}
+
+static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
+    toml::from_str(include_str!("../rules/replies.toml"))
+        .unwrap_or_else(|e| panic!("adapters/rules/replies.toml is not valid: {e}"))
+});
+
+/// The reply to a record, given the reporter's standing when it arrived (for the count of
+/// violations left before the lock, R12) and the city's zone (for local times, R2).
+pub fn compose(report: &Report, standing: &Standing, zone: Tz) -> Reply {
+    let templates = &*TEMPLATES;
+    match report.language.code.as_str() {
+        "vi" => Reply { language: "vi".to_owned(), text: in_language(&templates.vi, report, standing, zone) },
+        "en" => Reply { language: "en".to_owned(), text: in_language(&templates.en, report, standing, zone) },
+        _ => Reply {
+            language: "mul".to_owned(),
+            text: format!(
+                "{}\n\n{}",
+                in_language(&templates.vi, report, standing, zone),
+                in_language(&templates.en, report, standing, zone)
+            ),
+        },
+    }
+}
+
+fn in_language(language: &Language, report: &Report, standing: &Standing, zone: Tz) -> String {
+    let texts = &language.texts;
+    let fill = |template: &str, extra: &[(&str, String)]| {
+        let mut text = template.replace("{code}", &report.tracking_code);
+        text = text.replace("{in_reply_to}", report.in_reply_to.as_deref().unwrap_or(""));
+        for (name, value) in extra {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    };
+    let items = |fields: &mut dyn Iterator<Item = &MissingField>| {
+        fields.map(|f| language.items.get(f.as_str()).map_or(f.as_str(), String::as_str)).collect::<Vec<_>>().join(", ")
+    };
+    let disposition = &report.disposition;
+    let mut parts: Vec<String> = Vec::new();
+    match (disposition.state, disposition.reason) {
+        (DispositionState::Rejected, Some(DispositionReason::AccountLocked)) => {
+            return fill(&texts.account_locked, &[]);
+        }
+        (DispositionState::Rejected, Some(DispositionReason::InteractionLocked)) => {
+            return fill(&texts.interaction_locked, &[]);
+        }
+        (DispositionState::Rejected, Some(DispositionReason::ImproperLanguage)) => {
+            let before =
+                if report.kind == Kind::Report { standing.report_violations } else { standing.interaction_violations };
+            let remaining = LOCK_AT_VIOLATION.saturating_sub(before + 1);
+            if remaining == 0 {
+                return fill(&texts.improper_locks, &[]);
+            }
+            return fill(&texts.improper, &[("remaining", remaining.to_string())]);
+        }
+        (DispositionState::Rejected, _) => {
+            let reason = report.triage.scope_reason.unwrap_or(ScopeReason::Complaint);
+            let procedure = language.procedure.get(reason.as_str()).cloned().unwrap_or_default();
+            return fill(&texts.out_of_scope, &[("procedure", procedure)]).trim_end().to_owned();
+        }
+        _ => {}
+    }
+    parts.push(match report.kind {
+        Kind::Interaction => fill(&texts.interaction, &[]),
+        Kind::Rating => fill(&texts.rating, &[]),
+        Kind::Report if report.urgency.level == UrgencyLevel::Immediate => fill(&texts.received_urgent, &[]),
+        Kind::Report => fill(&texts.received, &[]),
+    });
+    if let Some(when) = disposition.deliver_after.filter(|_| disposition.state == DispositionState::Deferred) {
+        let local = when.with_timezone(&zone).format("%H:%M %d/%m/%Y").to_string();
+        parts.push(fill(&texts.night, &[("when", local)]));
+    }
+    if report.kind == Kind::Report {
+        let essential =
+            |f: &&MissingField| matches!(f, MissingField::Description | MissingField::Location | MissingField::Time);
+        let missing_essentials = items(&mut report.triage.missing.iter().filter(essential));
+        if !missing_essentials.is_empty() {
+            parts.push(fill(&texts.incomplete, &[("missing", missing_essentials)]));
+        }
+        if report.location.as_ref().and_then(|l| l.within_jurisdiction) == Some(false) {
+            parts.push(fill(&texts.outside, &[]));
+        }
+        // R6: asked once, with the acknowledgement; never holds the report.
+        let missing_contact = items(&mut report.triage.missing.iter().filter(|f| !essential(f)));
+        if !missing_contact.is_empty() {
+            parts.push(fill(&texts.contact, &[("missing", missing_contact)]));
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLACEHOLDERS: [&str; 6] = ["{code}", "{in_reply_to}", "{when}", "{missing}", "{procedure}", "{remaining}"];
+
+    fn all_texts(language: &Language) -> Vec<&str> {
+        let t = &language.texts;
+        vec![
+            &t.received,
+            &t.received_urgent,
+            &t.interaction,
+            &t.rating,
+            &t.night,
+            &t.incomplete,
+            &t.outside,
+            &t.contact,
+            &t.out_of_scope,
+            &t.improper,
+            &t.improper_locks,
+            &t.account_locked,
+            &t.interaction_locked,
+        ]
+    }
+
+    #[test]
+    fn r3_both_languages_have_every_text_item_and_procedure_with_known_placeholders() {
+        let t = &*TEMPLATES;
+        assert_eq!(t.vi.items.keys().collect::<Vec<_>>(), t.en.items.keys().collect::<Vec<_>>());
+        assert_eq!(t.vi.procedure.keys().collect::<Vec<_>>(), t.en.procedure.keys().collect::<Vec<_>>());
+        for field in ["description", "location", "time", "name", "phone", "email"] {
+            assert!(t.vi.items.contains_key(field), "{field}");
+        }
+        for reason in ["dispute", "lawsuit", "complaint", "denunciation"] {
+            assert!(t.vi.procedure.contains_key(reason), "{reason}");
+        }
+        for text in all_texts(&t.vi).into_iter().chain(all_texts(&t.en)) {
+            let mut rest = text;
+            while let Some(open) = rest.find('{') {
+                let close = rest[open..].find('}').expect("placeholders are closed") + open;
+                assert!(PLACEHOLDERS.contains(&&rest[open..=close]), "unknown placeholder in {text}");
+                rest = &rest[close + 1..];
+            }
+        }
+    }
+
+    #[test]
+    fn r2_the_night_notice_gives_the_local_time_and_the_emergency_numbers() {
+        let vi = &TEMPLATES.vi.texts.night;
+        for number in ["113", "114", "115", "112"] {
+            assert!(vi.contains(number) && TEMPLATES.en.texts.night.contains(number));
+        }
+    }
+}
