@@ -193,4 +193,71 @@ mod tests {
             assert!(vi.contains(number) && TEMPLATES.en.texts.night.contains(number));
         }
     }
+
+    fn golden(name: &str) -> Report {
+        let path = format!("{}/tests/fixtures/app/{name}.expected.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn reply(report: &Report, standing: Standing) -> Reply {
+        compose(report, &standing, chrono_tz::Asia::Ho_Chi_Minh)
+    }
+
+    #[test]
+    fn r2_a_deferred_report_hears_when_in_local_time_with_its_code() {
+        let report = golden("night-deferred");
+        let r = reply(&report, Standing::default());
+        assert_eq!(r.language, "vi");
+        assert!(r.text.contains(&report.tracking_code), "{}", r.text);
+        assert!(r.text.contains("07:30 29/11/2026"), "{}", r.text);
+        assert!(r.text.contains("114"), "{}", r.text);
+    }
+
+    #[test]
+    fn r3_english_reports_get_english_and_other_languages_both() {
+        let mut report = golden("full-report");
+        report.language.code = "en".to_owned();
+        let r = reply(&report, Standing::default());
+        assert_eq!(r.language, "en");
+        assert!(r.text.starts_with("Thank you"), "{}", r.text);
+        report.language.code = "fr".to_owned();
+        let r = reply(&report, Standing::default());
+        assert_eq!(r.language, "mul");
+        assert!(r.text.starts_with("Cảm ơn") && r.text.contains("Thank you"), "{}", r.text);
+    }
+
+    #[test]
+    fn r4_r6_an_incomplete_report_is_asked_for_the_place_and_then_once_for_contact_details() {
+        let r = reply(&golden("no-place-is-incomplete"), Standing::default());
+        assert!(r.text.contains("địa điểm"), "{}", r.text);
+        assert!(r.text.contains("số điện thoại"), "{}", r.text);
+    }
+
+    #[test]
+    fn r5_an_out_of_scope_report_hears_where_such_matters_go() {
+        let r = reply(&golden("out-of-scope-complaint"), Standing::default());
+        assert!(r.text.contains("Luật Khiếu nại"), "{}", r.text);
+        assert!(!r.text.contains("{"), "every placeholder filled: {}", r.text);
+    }
+
+    #[test]
+    fn r12_improper_language_counts_down_to_the_lock() {
+        let mut report = golden("full-report");
+        report.disposition.state = DispositionState::Rejected;
+        report.disposition.reason = Some(DispositionReason::ImproperLanguage);
+        let first = reply(&report, Standing::default());
+        assert!(first.text.contains("thêm 3 lần"), "{}", first.text);
+        let third = reply(&report, Standing { report_violations: 2, ..Standing::default() });
+        assert!(third.text.contains("thêm 1 lần"), "{}", third.text);
+        let fourth = reply(&report, Standing { report_violations: 3, ..Standing::default() });
+        assert!(fourth.text.contains("lần vi phạm thứ 4"), "{}", fourth.text);
+        let locked = reply(&golden("locked-account"), Standing { account_locked: true, ..Standing::default() });
+        assert!(locked.text.contains("1900 1075"), "{}", locked.text);
+    }
+
+    #[test]
+    fn a_place_outside_hue_is_noted() {
+        let r = reply(&golden("outside-hue"), Standing::default());
+        assert!(r.text.contains("ngoài địa bàn") || r.text.contains("outside Huế"), "{}", r.text);
+    }
 }

@@ -324,4 +324,62 @@ mod tests {
         assert!(!wrap.is_night(utc("2026-11-28T23:30:00Z")), "06:30 local");
         assert_eq!(wrap.night_ends_after(utc("2026-11-28T15:30:00Z")), utc("2026-11-28T23:00:00Z"));
     }
+
+    #[test]
+    fn r2_dispositions_at_the_four_boundaries_of_the_night_window() {
+        for (at, state) in [
+            ("2026-11-28T16:59:59Z", DispositionState::Accepted), // 23:59:59 local
+            ("2026-11-28T17:00:00Z", DispositionState::Deferred), // 00:00:00
+            ("2026-11-29T00:29:59Z", DispositionState::Deferred), // 07:29:59
+            ("2026-11-29T00:30:00Z", DispositionState::Accepted), // 07:30:00
+        ] {
+            let out = assess(&Rules::default(), &complete_report(at));
+            assert_eq!(out.disposition.state, state, "{at}");
+            if state == DispositionState::Deferred {
+                assert_eq!(out.disposition.deliver_after, Some(utc("2026-11-29T00:30:00Z")), "{at}");
+            }
+        }
+    }
+
+    #[test]
+    fn r2_an_urgent_report_at_night_is_accepted_at_once_even_with_missing_items() {
+        let mut facts = complete_report("2026-11-28T18:12:03Z");
+        facts.text = "Cháy nhà ở kiệt 12 Nguyễn Trãi, còn người bên trong";
+        facts.has_location = false;
+        let out = assess(&Rules::default(), &facts);
+        assert_eq!(out.urgency.level, UrgencyLevel::Immediate);
+        assert_eq!(out.disposition.state, DispositionState::Accepted);
+        assert!(out.triage.missing.contains(&MissingField::Location), "it still says what is missing");
+    }
+
+    #[test]
+    fn r5_out_of_scope_is_rejected_with_its_reason_and_r12_locks_come_first() {
+        let mut facts = complete_report("2026-11-29T03:00:00Z");
+        facts.text = "Tôi muốn khiếu nại quyết định thu hồi đất của phường";
+        let out = assess(&Rules::default(), &facts);
+        assert_eq!(out.triage.scope, Scope::OutOfScope);
+        assert_eq!(out.triage.scope_reason, Some(hue_intake_schemas::ScopeReason::Complaint));
+        assert_eq!(out.disposition.reason, Some(DispositionReason::OutOfScope));
+        assert_eq!(out.rule, "R5 out of scope");
+
+        facts.standing.account_locked = true;
+        let out = assess(&Rules::default(), &facts);
+        assert_eq!(out.disposition.reason, Some(DispositionReason::AccountLocked));
+        assert_eq!(out.violation, None, "a locked account has nothing more to count");
+    }
+
+    #[test]
+    fn r12_locked_interactions_refuse_interactions_but_not_reports() {
+        let mut facts = complete_report("2026-11-29T03:00:00Z");
+        facts.standing.interaction_locked = true;
+        assert_eq!(assess(&Rules::default(), &facts).disposition.state, DispositionState::Accepted);
+        facts.kind = Kind::Interaction;
+        assert_eq!(assess(&Rules::default(), &facts).disposition.reason, Some(DispositionReason::InteractionLocked));
+    }
+
+    #[test]
+    fn the_category_hint_comes_from_the_text() {
+        let out = assess(&Rules::default(), &complete_report("2026-11-29T03:00:00Z"));
+        assert_eq!(out.category.map(|c| c.code), Some(hue_intake_schemas::CategoryCode::LightingPower));
+    }
 }
