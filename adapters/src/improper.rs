@@ -146,7 +146,8 @@ impl Lexicon {
         for (set, found) in [(&self.strong, strong), (&self.weak, weak)] {
             for hit in set.find(view) {
                 let inside_allowed = allowed.iter().any(|a| a.first <= hit.first && hit.last <= a.last);
-                let plain_typed = hit.value.typed_only && view.tokens[hit.first..=hit.last].iter().any(|t| t.ascii_typed);
+                let plain_typed =
+                    hit.value.typed_only && view.tokens[hit.first..=hit.last].iter().any(|t| t.ascii_typed);
                 if inside_allowed || plain_typed || self.is_unit(view, hit.first) {
                     continue;
                 }
@@ -178,9 +179,8 @@ impl Lexicon {
         let folded = fold(candidate);
         let plain = folded == candidate.replace('đ', "d");
         let long = candidate.chars().count() >= 3;
-        let mut words = words.peekable();
-        let exact = words.clone().find(|w| w.key == candidate);
-        exact.or_else(|| if plain && long { words.find(|w| w.folded == folded) } else { None })
+        let as_written = words.clone().find(|w| w.key == candidate);
+        as_written.or_else(|| if plain && long { words.clone().find(|w| w.folded == folded) } else { None })
     }
 
     /// Whether a key is a word of the lexicon, as written or (plain) without diacritics.
@@ -327,10 +327,10 @@ fn joined(text: &str, runs: &[Run], first: usize, lexicon: &Lexicon) -> Option<(
     while last + 1 < runs.len() {
         let (here, next) = (&runs[last], &runs[last + 1]);
         let Some(g) = gap(&text[here.end..next.start]) else { break };
-        let same_kind = match (kind, g) {
-            (None, _) | (Some(Gap::Spaces), Gap::Spaces) | (Some(Gap::Marks { .. }), Gap::Marks { .. }) => true,
-            _ => false,
-        };
+        let same_kind = matches!(
+            (kind, g),
+            (None, _) | (Some(Gap::Spaces), Gap::Spaces) | (Some(Gap::Marks { .. }), Gap::Marks { .. })
+        );
         let masked = g == Gap::Marks { masked: true };
         // A piece of more than one letter is allowed next to a mask (`sh*t`) or as the rest of
         // a syllable at the end (`đ ịt`); otherwise every piece is a single letter.
