@@ -66,6 +66,20 @@ static LEXICON: LazyLock<Lexicon> =
 struct Entry {
     id: String,
     typed_only: bool,
+    /// Where a strong phrase must stand in a text typed without diacritics to count; elsewhere
+    /// there it is weak (`weak_id`).
+    place: Place,
+    weak_id: String,
+}
+
+/// Where a strong phrase counts in a text typed without diacritics (`<` and `!` in the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Anywhere,
+    /// `<`: at the start of a clause (`du ma, ...`; but `tien du ma` is "tiền đủ mà").
+    ClauseStart,
+    /// `!`: as a clause of its own, an exclamation (`vai lon, ...`; but `vai lon bia`).
+    Alone,
 }
 
 /// A word of a strong or weak entry: what an evasion may be undone into.
@@ -115,8 +129,17 @@ impl Lexicon {
                             Some(rest) => (true, rest),
                             None => (false, spelling),
                         };
+                        let (place, body) = match body.chars().next() {
+                            Some('<') => (Place::ClauseStart, &body[1..]),
+                            Some('!') => (Place::Alone, &body[1..]),
+                            _ => (Place::Anywhere, body),
+                        };
+                        if place != Place::Anywhere && tier != "strong" {
+                            return Err(format!("{id}: `<` and `!` are for strong entries"));
+                        }
                         let phrase = Phrase::parse(body).ok_or_else(|| format!("{id}: empty entry"))?;
-                        let entry = Entry { id: id.clone(), typed_only };
+                        let weak_id = format!("{lang}.weak.{name}");
+                        let entry = Entry { id: id.clone(), typed_only, place, weak_id };
                         match tier.as_str() {
                             "strong" => {
                                 lexicon.strong.push(phrase, entry);
@@ -142,16 +165,28 @@ impl Lexicon {
         // An allow phrase protects the words it spans: a hit lying wholly inside it is dropped
         // ("hãm phanh" drops "hãm"). Only wholly: in "thằng chó điên" the allow phrase "chó
         // điên" (a rabid dog) must not drop the insult "thằng chó" that merely overlaps it.
-        let allowed = self.allow.find(view);
-        for (set, found) in [(&self.strong, strong), (&self.weak, weak)] {
+        // An allow phrase is a collocation: it never reaches across a comma or a full stop
+        // ("vai lon, nuoc ngap" is not "vài lon nước").
+        let allowed: Vec<_> = self
+            .allow
+            .find(view)
+            .into_iter()
+            .filter(|a| (a.first + 1..=a.last).all(|k| !clause_break(view, k)))
+            .collect();
+        for (set, is_strong) in [(&self.strong, true), (&self.weak, false)] {
             for hit in set.find(view) {
                 let inside_allowed = allowed.iter().any(|a| a.first <= hit.first && hit.last <= a.last);
-                let plain_typed =
-                    hit.value.typed_only && view.tokens[hit.first..=hit.last].iter().any(|t| t.ascii_typed);
-                if inside_allowed || plain_typed || self.is_unit(view, hit.first) {
+                let plain = view.tokens[hit.first..=hit.last].iter().any(|t| t.ascii_typed);
+                if inside_allowed || (hit.value.typed_only && plain) || self.is_unit(view, hit.first) {
                     continue;
                 }
-                found.push(&hit.value.id);
+                if !is_strong {
+                    weak.push(&hit.value.id);
+                } else if plain && !placed(view, hit.value.place, hit.first, hit.last) {
+                    weak.push(&hit.value.weak_id);
+                } else {
+                    strong.push(&hit.value.id);
+                }
             }
         }
     }
@@ -190,6 +225,23 @@ impl Lexicon {
     }
 }
 
+/// Whether tokens `first..=last` stand where their [`Place`] asks.
+fn placed(view: &Keyed<'_>, place: Place, first: usize, last: usize) -> bool {
+    let starts = first == 0 || clause_break(view, first);
+    let ends = last + 1 == view.tokens.len() || clause_break(view, last + 1);
+    match place {
+        Place::Anywhere => true,
+        Place::ClauseStart => starts,
+        Place::Alone => starts && ends,
+    }
+}
+
+/// Punctuation that ends a clause lies between token `at` and the one before it.
+fn clause_break(view: &Keyed<'_>, at: usize) -> bool {
+    let gap = view.text.get(view.tokens[at - 1].end..view.tokens[at].start).unwrap_or("");
+    gap.contains(['.', ',', '!', '?', ';', ':', '\n', '…', '(', ')', '-'])
+}
+
 fn strings<'v>(value: &'v toml::Value, what: &str) -> Result<Vec<&'v str>, String> {
     let array = value.as_array().ok_or_else(|| format!("{what}: expected a list of strings"))?;
     array.iter().map(|v| v.as_str().ok_or_else(|| format!("{what}: expected a list of strings"))).collect()
@@ -198,7 +250,7 @@ fn strings<'v>(value: &'v toml::Value, what: &str) -> Result<Vec<&'v str>, Strin
 /// The single words of an entry (`=` and `^` markers stripped), as evasion targets.
 fn words_of(entry: &str, strong: bool) -> Vec<Word> {
     entry
-        .trim_start_matches(['=', '^'])
+        .trim_start_matches(['=', '^', '<', '!'])
         .split_whitespace()
         .filter(|w| w.chars().all(|c| c.is_alphanumeric() || is_combining_mark(c)))
         .map(|w| {
@@ -616,6 +668,19 @@ mod tests {
         ] {
             assert!(clean(text), "{text}: {:?}", check(text));
         }
+    }
+
+    #[test]
+    fn ambiguous_plain_phrases_count_only_where_they_stand_as_exclamations() {
+        assert!(strong("du ma karaoke hat toi 2h"), "clause start");
+        assert!(strong("den hong ca thang, du ma"), "after a comma");
+        assert!(weak_only("tien dien du ma van bi cat"), "tiền điện đủ mà: weak at most");
+        assert_eq!(check("tien dien du ma van bi cat").rules, ["vi.weak.du"]);
+        assert!(clean("du me toi gia yeu van phai di don rac"), "dù mẹ tôi");
+        assert!(strong("vai lon, nuoc ngap toi goi"));
+        assert!(weak_only("o ga to vai lon"));
+        assert!(clean("vai lon bia vut o duong"), "vài lon bia, on the allow-list");
+        assert!(strong("Rác vãi lồn ra"), "diacritic texts are not affected");
     }
 
     #[test]
