@@ -83,6 +83,224 @@ const XA_CODES: [&str; 19] = [
     "20122", "20131", "20137", "20140", "20161", "20179", "20182",
 ];
 
+/// Type of a commune-level unit before 1 July 2025, as the word before its name gives it:
+/// "phường"/"P.", "xã"/"X.", "thị trấn"/"TT".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldUnitType {
+    Phuong,
+    Xa,
+    ThiTran,
+}
+
+/// A commune-level unit of before 1 July 2025 and the unit of today that it became part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OldUnit {
+    /// Name in the spelling of reference/vietnam.md §4.2 (new-style tones, NFC).
+    pub name: &'static str,
+    pub unit_type: OldUnitType,
+    /// GSO code of the successor, one of [`WARDS`].
+    pub successor: &'static str,
+}
+
+use OldUnitType::{Phuong as P, ThiTran as TT, Xa as X};
+
+/// The 133 units of the column "formed from (Res. 1675)" of reference/vietnam.md §4.2, grouped
+/// by successor in the table's order (R4). The address lookup takes these names only after a
+/// type word that fits (see [`Geo::locate_address`]).
+///
+/// Names several units share (reference/vietnam.md §4.4), and how they resolve:
+/// - "Hương Xuân": phường Hương Xuân (Hương Trà) → Kim Trà; xã Hương Xuân (Nam Đông) → Nam
+///   Đông. Only the type word tells them apart; without one the name is not resolved.
+/// - "Hương Phong": phường Hương Phong (Thuận Hóa) → Hóa Châu; xã Hương Phong (A Lưới) → A
+///   Lưới 4. Same rule.
+/// - "Phú Vinh": the old xã of A Lưới → A Lưới 3, but xã Phú Vinh is also a unit of today (Phú
+///   Vang coast), and a current name wins where both match: "xã Phú Vinh" → Phú Vinh.
+/// - "Phú Xuân": the old xã of Phú Vang → Phú Hồ; today's Phú Xuân is a phường, so "xã Phú
+///   Xuân" → Phú Hồ and "phường Phú Xuân" → Phú Xuân.
+/// - "Thuận Hòa": the old phường (in the Citadel) → Phú Xuân. Without diacritics it reads the
+///   same as today's phường Thuận Hóa: "phường Thuận Hòa" (or "Thuận Hoà") → Phú Xuân, but
+///   "phuong Thuan Hoa" → Thuận Hóa, the current name winning.
+/// - "Hương Vân" and "Hương Văn" read the same without diacritics; both → Hương Trà.
+///
+/// No name is shared by two units of the same type with different successors; if one ever is,
+/// the lookup leaves it unresolved rather than guess (see `old_names`). The dvhcvn mapping also
+/// lists X. Hương Hòa under Nam Đông (merged before 2025, not in Res. 1675): left out.
+pub static OLD_UNITS: [OldUnit; 133] = [
+    // → phường Phú Xuân
+    OldUnit { name: "Tây Lộc", unit_type: P, successor: "19753" },
+    OldUnit { name: "Thuận Lộc", unit_type: P, successor: "19753" },
+    OldUnit { name: "Gia Hội", unit_type: P, successor: "19753" },
+    OldUnit { name: "Phú Hậu", unit_type: P, successor: "19753" },
+    OldUnit { name: "Thuận Hòa", unit_type: P, successor: "19753" },
+    OldUnit { name: "Đông Ba", unit_type: P, successor: "19753" },
+    // → phường Kim Long
+    OldUnit { name: "Kim Long", unit_type: P, successor: "19774" },
+    OldUnit { name: "Hương Long", unit_type: P, successor: "19774" },
+    OldUnit { name: "Long Hồ", unit_type: P, successor: "19774" },
+    // → phường Vỹ Dạ
+    OldUnit { name: "Vỹ Dạ", unit_type: P, successor: "19777" },
+    OldUnit { name: "Xuân Phú", unit_type: P, successor: "19777" },
+    OldUnit { name: "Thủy Vân", unit_type: P, successor: "19777" },
+    // → phường Thuận Hóa
+    OldUnit { name: "Phường Đúc", unit_type: P, successor: "19789" },
+    OldUnit { name: "Vĩnh Ninh", unit_type: P, successor: "19789" },
+    OldUnit { name: "Phú Hội", unit_type: P, successor: "19789" },
+    OldUnit { name: "Phú Nhuận", unit_type: P, successor: "19789" },
+    OldUnit { name: "Trường An", unit_type: P, successor: "19789" },
+    OldUnit { name: "Phước Vĩnh", unit_type: P, successor: "19789" },
+    // → phường Hương An
+    OldUnit { name: "An Hòa", unit_type: P, successor: "19804" },
+    OldUnit { name: "Hương Sơ", unit_type: P, successor: "19804" },
+    OldUnit { name: "Hương An", unit_type: P, successor: "19804" },
+    // → phường Thủy Xuân
+    OldUnit { name: "Thủy Biều", unit_type: P, successor: "19813" },
+    OldUnit { name: "Thủy Xuân", unit_type: P, successor: "19813" },
+    OldUnit { name: "Thủy Bằng", unit_type: P, successor: "19813" },
+    // → phường An Cựu
+    OldUnit { name: "An Cựu", unit_type: P, successor: "19815" },
+    OldUnit { name: "An Đông", unit_type: P, successor: "19815" },
+    OldUnit { name: "An Tây", unit_type: P, successor: "19815" },
+    // → phường Phong Điền
+    OldUnit { name: "Phong Thu", unit_type: P, successor: "19819" },
+    OldUnit { name: "Phong Mỹ", unit_type: X, successor: "19819" },
+    OldUnit { name: "Phong Xuân", unit_type: X, successor: "19819" },
+    // → phường Phong Phú
+    OldUnit { name: "Phong Thạnh", unit_type: X, successor: "19828" },
+    OldUnit { name: "Phong Phú", unit_type: P, successor: "19828" },
+    // → phường Phong Dinh
+    OldUnit { name: "Phong Bình", unit_type: X, successor: "19831" },
+    OldUnit { name: "Phong Chương", unit_type: X, successor: "19831" },
+    OldUnit { name: "Phong Hòa", unit_type: P, successor: "19831" },
+    // → phường Phong Thái
+    OldUnit { name: "Phong Hiền", unit_type: P, successor: "19858" },
+    OldUnit { name: "Phong An", unit_type: P, successor: "19858" },
+    OldUnit { name: "Phong Sơn", unit_type: X, successor: "19858" },
+    // → phường Phong Quảng
+    OldUnit { name: "Phong Hải", unit_type: P, successor: "19873" },
+    OldUnit { name: "Quảng Ngạn", unit_type: X, successor: "19873" },
+    OldUnit { name: "Quảng Công", unit_type: X, successor: "19873" },
+    // → phường Thuận An
+    OldUnit { name: "Thuận An", unit_type: P, successor: "19900" },
+    OldUnit { name: "Phú Thuận", unit_type: X, successor: "19900" },
+    OldUnit { name: "Phú Hải", unit_type: X, successor: "19900" },
+    // → phường Dương Nỗ
+    OldUnit { name: "Dương Nỗ", unit_type: P, successor: "19909" },
+    // → phường Mỹ Thượng
+    OldUnit { name: "Phú Thượng", unit_type: P, successor: "19930" },
+    OldUnit { name: "Phú An", unit_type: X, successor: "19930" },
+    OldUnit { name: "Phú Mỹ", unit_type: X, successor: "19930" },
+    // → phường Phú Bài
+    OldUnit { name: "Phú Bài", unit_type: P, successor: "19960" },
+    OldUnit { name: "Thủy Phù", unit_type: X, successor: "19960" },
+    OldUnit { name: "Phú Sơn", unit_type: X, successor: "19960" },
+    OldUnit { name: "Dương Hòa", unit_type: X, successor: "19960" },
+    // → phường Thanh Thủy
+    OldUnit { name: "Thủy Thanh", unit_type: X, successor: "19969" },
+    OldUnit { name: "Thủy Dương", unit_type: P, successor: "19969" },
+    OldUnit { name: "Thủy Phương", unit_type: P, successor: "19969" },
+    // → phường Hương Thủy
+    OldUnit { name: "Thủy Châu", unit_type: P, successor: "19975" },
+    OldUnit { name: "Thủy Lương", unit_type: P, successor: "19975" },
+    OldUnit { name: "Thủy Tân", unit_type: X, successor: "19975" },
+    // → phường Hương Trà
+    OldUnit { name: "Tứ Hạ", unit_type: P, successor: "19996" },
+    OldUnit { name: "Hương Vân", unit_type: P, successor: "19996" },
+    OldUnit { name: "Hương Văn", unit_type: P, successor: "19996" },
+    // → phường Hóa Châu
+    OldUnit { name: "Hương Phong", unit_type: P, successor: "20014" },
+    OldUnit { name: "Hương Vinh", unit_type: P, successor: "20014" },
+    OldUnit { name: "Quảng Thành", unit_type: X, successor: "20014" },
+    // → phường Kim Trà
+    OldUnit { name: "Hương Toàn", unit_type: X, successor: "20017" },
+    OldUnit { name: "Hương Xuân", unit_type: P, successor: "20017" },
+    OldUnit { name: "Hương Chữ", unit_type: P, successor: "20017" },
+    // → xã Quảng Điền
+    OldUnit { name: "Sịa", unit_type: TT, successor: "19867" },
+    OldUnit { name: "Quảng Phước", unit_type: X, successor: "19867" },
+    OldUnit { name: "Quảng An", unit_type: X, successor: "19867" },
+    OldUnit { name: "Quảng Thọ", unit_type: X, successor: "19867" },
+    // → xã Đan Điền
+    OldUnit { name: "Quảng Thái", unit_type: X, successor: "19885" },
+    OldUnit { name: "Quảng Lợi", unit_type: X, successor: "19885" },
+    OldUnit { name: "Quảng Vinh", unit_type: X, successor: "19885" },
+    OldUnit { name: "Quảng Phú", unit_type: X, successor: "19885" },
+    // → xã Phú Hồ
+    OldUnit { name: "Phú Xuân", unit_type: X, successor: "19918" },
+    OldUnit { name: "Phú Hồ", unit_type: X, successor: "19918" },
+    OldUnit { name: "Phú Lương", unit_type: X, successor: "19918" },
+    // → xã Phú Vang
+    OldUnit { name: "Phú Đa", unit_type: TT, successor: "19942" },
+    OldUnit { name: "Phú Gia", unit_type: X, successor: "19942" },
+    OldUnit { name: "Vinh Hà", unit_type: X, successor: "19942" },
+    // → xã Phú Vinh
+    OldUnit { name: "Phú Diên", unit_type: X, successor: "19945" },
+    OldUnit { name: "Vinh Xuân", unit_type: X, successor: "19945" },
+    OldUnit { name: "Vinh Thanh", unit_type: X, successor: "19945" },
+    OldUnit { name: "Vinh An", unit_type: X, successor: "19945" },
+    // → xã Bình Điền
+    OldUnit { name: "Hương Bình", unit_type: X, successor: "20035" },
+    OldUnit { name: "Bình Tiến", unit_type: X, successor: "20035" },
+    OldUnit { name: "Bình Thành", unit_type: X, successor: "20035" },
+    // → xã A Lưới 2
+    OldUnit { name: "A Lưới", unit_type: TT, successor: "20044" },
+    OldUnit { name: "Hồng Bắc", unit_type: X, successor: "20044" },
+    OldUnit { name: "A Ngo", unit_type: X, successor: "20044" },
+    OldUnit { name: "Quảng Nhâm", unit_type: X, successor: "20044" },
+    // → xã A Lưới 5
+    OldUnit { name: "Hồng Hạ", unit_type: X, successor: "20050" },
+    OldUnit { name: "Hương Nguyên", unit_type: X, successor: "20050" },
+    // → xã A Lưới 1
+    OldUnit { name: "Hồng Vân", unit_type: X, successor: "20056" },
+    OldUnit { name: "Hồng Kim", unit_type: X, successor: "20056" },
+    OldUnit { name: "Trung Sơn", unit_type: X, successor: "20056" },
+    OldUnit { name: "Hồng Thủy", unit_type: X, successor: "20056" },
+    // → xã A Lưới 3
+    OldUnit { name: "Sơn Thủy", unit_type: X, successor: "20071" },
+    OldUnit { name: "Phú Vinh", unit_type: X, successor: "20071" },
+    OldUnit { name: "Hồng Thượng", unit_type: X, successor: "20071" },
+    OldUnit { name: "Hồng Thái", unit_type: X, successor: "20071" },
+    // → xã A Lưới 4
+    OldUnit { name: "Hương Phong", unit_type: X, successor: "20101" },
+    OldUnit { name: "A Roàng", unit_type: X, successor: "20101" },
+    OldUnit { name: "Đông Sơn", unit_type: X, successor: "20101" },
+    OldUnit { name: "Lâm Đớt", unit_type: X, successor: "20101" },
+    // → xã Phú Lộc
+    OldUnit { name: "Phú Lộc", unit_type: TT, successor: "20107" },
+    OldUnit { name: "Lộc Bình", unit_type: X, successor: "20107" },
+    OldUnit { name: "Lộc Trì", unit_type: X, successor: "20107" },
+    // → xã Vinh Lộc
+    OldUnit { name: "Vinh Mỹ", unit_type: X, successor: "20122" },
+    OldUnit { name: "Vinh Hưng", unit_type: X, successor: "20122" },
+    OldUnit { name: "Giang Hải", unit_type: X, successor: "20122" },
+    OldUnit { name: "Vinh Hiền", unit_type: X, successor: "20122" },
+    // → xã Hưng Lộc
+    OldUnit { name: "Lộc Bổn", unit_type: X, successor: "20131" },
+    OldUnit { name: "Lộc Sơn", unit_type: TT, successor: "20131" },
+    OldUnit { name: "Xuân Lộc", unit_type: X, successor: "20131" },
+    // → xã Chân Mây - Lăng Cô
+    OldUnit { name: "Lăng Cô", unit_type: TT, successor: "20137" },
+    OldUnit { name: "Lộc Vĩnh", unit_type: X, successor: "20137" },
+    OldUnit { name: "Lộc Thủy", unit_type: X, successor: "20137" },
+    OldUnit { name: "Lộc Tiến", unit_type: X, successor: "20137" },
+    // → xã Lộc An
+    OldUnit { name: "Lộc An", unit_type: X, successor: "20140" },
+    OldUnit { name: "Lộc Điền", unit_type: X, successor: "20140" },
+    OldUnit { name: "Lộc Hòa", unit_type: X, successor: "20140" },
+    // → xã Khe Tre
+    OldUnit { name: "Khe Tre", unit_type: TT, successor: "20161" },
+    OldUnit { name: "Hương Phú", unit_type: X, successor: "20161" },
+    OldUnit { name: "Hương Lộc", unit_type: X, successor: "20161" },
+    OldUnit { name: "Thượng Lộ", unit_type: X, successor: "20161" },
+    // → xã Nam Đông
+    OldUnit { name: "Hương Xuân", unit_type: X, successor: "20179" },
+    OldUnit { name: "Thượng Nhật", unit_type: X, successor: "20179" },
+    OldUnit { name: "Hương Sơn", unit_type: X, successor: "20179" },
+    // → xã Long Quảng
+    OldUnit { name: "Thượng Quảng", unit_type: X, successor: "20182" },
+    OldUnit { name: "Hương Hữu", unit_type: X, successor: "20182" },
+    OldUnit { name: "Thượng Long", unit_type: X, successor: "20182" },
+];
+
 /// The city's mainland outline simplified to 62 vertices ([lon, lat], closed; Douglas–Peucker
 /// at 0.01°, so up to about 1 km off; reference/vietnam.md §4.3). Good for "clearly outside
 /// Huế", not for ward assignment.
@@ -874,5 +1092,31 @@ mod tests {
         assert_eq!(address_code(&geo, "xã Phú Xuân"), None);
         // Part of a word is not a name.
         assert_eq!(address_code(&geo, "Kim Longa"), None);
+    }
+
+    // --- R4: pre-2025 wards and communes (reference/vietnam.md §4.2 "formed from", §4.4) ---
+
+    #[test]
+    fn r4_old_unit_table_codes_are_among_the_forty() {
+        assert_eq!(OLD_UNITS.len(), 133, "Res. 1675 merged 133 units into 40");
+        for unit in &OLD_UNITS {
+            assert!(builtin_ward(unit.successor).is_some(), "{} → {}", unit.name, unit.successor);
+            assert!(unit.name.nfc().eq(unit.name.chars()), "{} is not NFC", unit.name);
+            assert!(!unit.name.is_empty() && unit.name.trim() == unit.name, "{:?}", unit.name);
+        }
+        // Every unit of today has at least one predecessor.
+        for w in &WARDS {
+            assert!(OLD_UNITS.iter().any(|u| u.successor == w.code), "{} has no predecessor", w.name);
+        }
+        // No unit is listed twice.
+        for (i, a) in OLD_UNITS.iter().enumerate() {
+            for b in &OLD_UNITS[i + 1..] {
+                assert!((a.name, a.unit_type) != (b.name, b.unit_type), "{} twice", a.name);
+            }
+        }
+        // Per the column: 48 phường, 78 xã and 7 thị trấn (Sịa, Phú Đa, A Lưới, Phú Lộc, Lộc
+        // Sơn, Lăng Cô, Khe Tre).
+        let count = |t| OLD_UNITS.iter().filter(|u| u.unit_type == t).count();
+        assert_eq!((count(P), count(X), count(TT)), (48, 78, 7));
     }
 }
