@@ -21,6 +21,11 @@ use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+mod sanctions;
+
+pub use sanctions::SanctionOp;
+
+use super::sanctions::{ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter, Standing};
 use super::{Allocation, Due, Incoming, NewRecord, Options, Pending, Processed, Received, Status, StoreError};
 
 /// How often the writer retries an insert whose random tracking code collided.
@@ -49,12 +54,15 @@ enum Op {
     Processed(Processed, oneshot::Sender<Result<(), StoreError>>),
     Delivered(Vec<i64>, DateTime<Utc>, oneshot::Sender<Result<(), StoreError>>),
     Heartbeat(oneshot::Sender<Result<(), StoreError>>),
+    Sanction(SanctionOp, oneshot::Sender<Result<SanctionChange, SanctionError>>),
 }
 
 /// An operation's outcome, held until the batch commits.
 enum Outcome {
     Received(Received),
     Done,
+    /// A sanctions answer; a refusal (not found, conflict) wrote nothing.
+    Sanction(Result<SanctionChange, SanctionError>),
 }
 
 pub(crate) fn ts(at: DateTime<Utc>) -> String {
@@ -144,6 +152,29 @@ impl SqliteStore {
 
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         self.submit(Op::Heartbeat).await
+    }
+
+    pub async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || SanctionError::Store(StoreError::Unavailable("the writer has stopped".to_owned()));
+        self.writer.send(Op::Sanction(op, tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    pub async fn standing(&self, reporter_ref: &str, at: DateTime<Utc>) -> Result<Standing, StoreError> {
+        sanctions::standing(&self.readers, reporter_ref, at).await
+    }
+
+    pub async fn list_sanctions(&self, filter: &SanctionFilter) -> Result<Vec<ReporterStanding>, StoreError> {
+        sanctions::list(&self.readers, filter).await
+    }
+
+    pub async fn reporter_sanctions(
+        &self,
+        reporter_ref: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ReporterSanctions>, StoreError> {
+        sanctions::reporter(&self.readers, reporter_ref, at).await
     }
 
     pub async fn is_report(&self, tracking_code: &str) -> Result<bool, StoreError> {
@@ -272,7 +303,8 @@ impl SqliteStore {
 
 /// Schema migrations, applied in order, each in its own transaction, recorded by version.
 /// Compiled in, so the binary needs no files beside it.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/sqlite/0001_init.sql")), (2, include_str!("migrations/sqlite/0002_sanctions.sql"))];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::raw_sql(
@@ -422,6 +454,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             .await?;
             Ok(Outcome::Done)
         }
+        Op::Sanction(op, _) => sanctions::apply(conn, op).await.map(Outcome::Sanction),
         Op::Heartbeat(_) => {
             sqlx::query(
                 "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
@@ -596,6 +629,8 @@ async fn processed_rows(conn: &mut SqliteConnection, processed: &Processed) -> R
                 .push_bind(created_at.clone());
         });
         vault.build().execute(&mut *conn).await?;
+        // R12: violations of the new records, and the locks they cause, in this transaction.
+        sanctions::record_violations(conn, &new).await?;
         // Outbox rows in the batch's order, so delivery follows commit order.
         let due: Vec<&&NewRecord> = new.iter().filter(|r| r.deliver_after.is_some()).collect();
         if !due.is_empty() {
@@ -628,11 +663,18 @@ fn answer(op: Op, result: Result<Outcome, StoreError>) {
         Op::Receive(_, tx) => {
             let _ = tx.send(result.map(|o| match o {
                 Outcome::Received(r) => r,
-                Outcome::Done => unreachable!("receive yields Received"),
+                Outcome::Done | Outcome::Sanction(_) => unreachable!("receive yields Received"),
             }));
         }
         Op::Processed(_, tx) | Op::Delivered(_, _, tx) | Op::Heartbeat(tx) => {
             let _ = tx.send(result.map(|_| ()));
+        }
+        Op::Sanction(_, tx) => {
+            let _ = tx.send(match result {
+                Ok(Outcome::Sanction(answer)) => answer,
+                Ok(_) => unreachable!("sanctions yield Sanction"),
+                Err(e) => Err(SanctionError::Store(e)),
+            });
         }
     }
 }
