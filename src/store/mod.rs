@@ -8,6 +8,8 @@
 //! message survives a crash, and only then may anyone answer 2xx.
 
 pub mod sanctions;
+#[cfg(test)]
+mod sanctions_tests;
 mod sqlite;
 
 use std::path::Path;
