@@ -176,6 +176,22 @@ pub struct ReporterSanctions {
 
 /// The result of a change: the violation it was about (if any) and the standing after it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "violation": {
+        "id": 42, "reporter_ref": "rp_5f0c2a91d3b4e6f70812a3b4c5d6e7f8", "scope": "report",
+        "record_id": "0193b5c2-7d1e-7a31-9c55-3f0e9b7c2d10", "tracking_code": "HUE-7KQ4-M2XD",
+        "source": "case_system", "rules": [], "at": "2026-11-29T01:12:03Z", "state": "counted"
+    },
+    "standing": {
+        "reporter_ref": "rp_5f0c2a91d3b4e6f70812a3b4c5d6e7f8", "account_locked": true,
+        "account_locked_at": "2026-11-29T09:30:00Z", "account_lock_violation": 42,
+        "interaction_locked": false, "interaction_locked_until": null, "interaction_lock_violation": null,
+        "last_account_lift_at": null, "last_interaction_lift_at": null,
+        "report_violations": 4, "interaction_violations": 0, "review_violations": 0,
+        "updated_at": "2026-11-29T09:30:00Z"
+    },
+    "created": true
+})))]
 pub struct SanctionChange {
     pub violation: Option<ViolationEntry>,
     pub standing: ReporterStanding,
