@@ -13,7 +13,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hue_intake_adapters::error::InputError;
-use hue_intake_adapters::{pii, text};
 use hue_intake_schemas::TrackingCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -25,11 +24,9 @@ use crate::config::StaffRole;
 use crate::store::StoreError;
 use crate::store::sanctions::{
     Change, LockScope, ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter,
-    ViolationSource,
+    ViolationSource, reason,
 };
 
-/// The longest `why` kept: a reason, not a file.
-pub const MAX_WHY_CHARS: usize = 2000;
 /// The most reporters one list answer holds.
 pub const MAX_LIST: usize = 1000;
 
@@ -103,27 +100,13 @@ fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, bytes: &Bytes) -> R
     InputError::parse_json(bytes).map_err(Problem::from)
 }
 
-/// The reason for a change: required, cleaned, with phone numbers and email addresses taken
-/// out (the audit must hold no personal data, R8, even when someone pastes it).
+/// The reason for a change, required ([`reason`] says what the audit keeps of it).
 fn why(value: Option<String>) -> Result<String, Problem> {
-    let cleaned = value.as_deref().map(text::clean).unwrap_or_default();
-    if cleaned.trim().is_empty() {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "missing-field",
-            "why is required: say why, it is recorded in the audit",
-        )
-        .at("/why"));
-    }
-    if cleaned.chars().count() > MAX_WHY_CHARS {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-field",
-            format!("why may be at most {MAX_WHY_CHARS} characters"),
-        )
-        .at("/why"));
-    }
-    Ok(pii::scrub_contacts(cleaned.trim()).text)
+    reason(value.as_deref()).map_err(|detail| {
+        let slug =
+            if value.as_deref().is_some_and(|v| !v.trim().is_empty()) { "invalid-field" } else { "missing-field" };
+        Problem::new(StatusCode::BAD_REQUEST, slug, detail).at("/why")
+    })
 }
 
 fn sanction_problem(error: SanctionError) -> Problem {

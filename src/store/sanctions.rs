@@ -214,6 +214,24 @@ impl Change {
     }
 }
 
+/// The longest `why` kept: a reason, not a file.
+pub const MAX_WHY_CHARS: usize = 2000;
+
+/// The reason of a change as the audit keeps it: required, cleaned (NFC, no control
+/// characters), with phone numbers and email addresses taken out, because the audit must hold
+/// no personal data (R8) even when someone pastes it. The error says what is wrong.
+pub fn reason(raw: Option<&str>) -> Result<String, String> {
+    let cleaned = raw.map(hue_intake_adapters::text::clean).unwrap_or_default();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        return Err("why is required: say why, it is recorded in the audit".to_owned());
+    }
+    if cleaned.chars().count() > MAX_WHY_CHARS {
+        return Err(format!("why may be at most {MAX_WHY_CHARS} characters"));
+    }
+    Ok(hue_intake_adapters::pii::scrub_contacts(cleaned).text)
+}
+
 /// Which reporters [`crate::store::Store::list_sanctions`] lists.
 #[derive(Debug, Clone, Copy)]
 pub struct SanctionFilter {

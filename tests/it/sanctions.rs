@@ -230,3 +230,84 @@ async fn the_admin_api_authenticates_authorises_and_validates_with_problems() {
     )
     .await;
 }
+
+/// Runs the built binary's `sanctions` command; returns (exit code, stdout, stderr).
+fn cli(config: &std::path::Path, args: &[&str], user: Option<&str>) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hue-intake"));
+    command.arg("sanctions").args(args).arg("--config").arg(config).env_remove("USER");
+    if let Some(user) = user {
+        command.env("USER", user);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn r12_the_sanctions_command_reports_lists_shows_and_lifts_and_refuses_bad_input_with_exit_2() {
+    let mut server = Server::start().await;
+    let (codes, reporter) = reports_of(&mut server, "hues-7777", 4).await;
+    let dir = server.stop().await;
+    let config = dir.path().join("cli.toml");
+    std::fs::write(&config, format!("[store]\ndata_dir = {:?}\n", dir.path().display().to_string())).unwrap();
+
+    for (i, code) in codes.iter().enumerate() {
+        let (status, stdout, stderr) =
+            cli(&config, &["report", &code.to_lowercase(), "--why", "abusive", "--actor", "minh"], None);
+        assert_eq!(status, 0, "{stderr}");
+        let change: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(change["violation"]["source"], "staff");
+        assert_eq!(change["standing"]["account_locked"], i == 3, "the 4th locks (R12)");
+    }
+    let (status, stdout, _) = cli(&config, &["list", "--locked"], Some("tester"));
+    assert_eq!(status, 0);
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["reporter_ref"], reporter.as_str());
+    let (status, stdout, _) =
+        cli(&config, &["lift", &reporter, "--scope", "account", "--why", "agreed"], Some("tester"));
+    assert_eq!(status, 0);
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["standing"]["account_locked"], false);
+    let (_, stdout, _) = cli(&config, &["show", &reporter], None);
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["events"][0]["action"], "lift");
+    assert_eq!(shown["events"][0]["actor"], "tester", "--actor defaults to $USER");
+    assert!(shown["events"].as_array().unwrap().iter().any(|e| e["actor"] == "minh" && e["action"] == "lock"));
+    let (_, stdout, _) = cli(&config, &["list", "--locked"], None);
+    assert!(stdout.is_empty());
+
+    for (args, user) in [
+        (vec!["lift", reporter.as_str(), "--scope", "everything", "--why", "x"], Some("t")),
+        (vec!["confirm", "abc", "--why", "x"], Some("t")),
+        (vec!["confirm", "999", "--why", "x"], Some("t")),
+        (vec!["dismiss", "1"], Some("t")),
+        (vec!["dismiss", "1", "--why", "   "], Some("t")),
+        (vec!["report", "nope", "--why", "x"], Some("t")),
+        (vec!["report", "HUE-0000-0000", "--why", "x"], Some("t")),
+        (vec!["show", "rp_unknown"], Some("t")),
+        (vec!["dismiss", "1", "--why", "x"], None),
+    ] {
+        let (status, stdout, stderr) = cli(&config, &args, user);
+        assert_eq!(status, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}");
+        if !stderr.starts_with("error: invalid value") && !stderr.contains("Usage") {
+            assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        }
+    }
+    let empty = tempfile::tempdir().unwrap();
+    let elsewhere = empty.path().join("c.toml");
+    std::fs::write(&elsewhere, format!("[store]\ndata_dir = {:?}\n", empty.path().join("d").display().to_string()))
+        .unwrap();
+    let (status, _, stderr) = cli(&elsewhere, &["list"], Some("t"));
+    assert_eq!(status, 2, "{stderr}");
+    assert!(!empty.path().join("d").exists(), "no store is created by a wrong --config");
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_hue-intake")).args(["sanctions", "--help"]).output();
+    let help = String::from_utf8(help.unwrap().stdout).unwrap();
+    for word in ["R12", "4th", "30 days", "--actor", "lift", "dismiss", "confirm", "report"] {
+        assert!(help.contains(word), "sanctions --help mentions {word}");
+    }
+}
