@@ -28,6 +28,7 @@ fn main() {
             reporter_key: b"k",
             geo: &geo,
             rules: &rules,
+            standing: Default::default(),
         };
         let normalized = app::normalize(&checked, Vec::new(), &ctx);
         let t2 = Instant::now();

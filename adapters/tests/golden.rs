@@ -46,6 +46,7 @@ fn normalize(channel: Channel, name: &str, raw: &[u8]) -> Result<String, String>
         reporter_key: REPORTER_KEY,
         geo: &geo,
         rules: &rules,
+        standing: Default::default(),
     };
     let normalized = app::normalize(&checked, media, &ctx);
     let mut out = serde_json::to_string_pretty(&normalized.report).unwrap();
