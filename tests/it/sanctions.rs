@@ -311,3 +311,38 @@ async fn r12_the_sanctions_command_reports_lists_shows_and_lifts_and_refuses_bad
         assert!(help.contains(word), "sanctions --help mentions {word}");
     }
 }
+
+#[tokio::test]
+async fn r12_four_reported_interaction_violations_lock_interactions_but_not_reports() {
+    let mut server = Server::start_with(with_staff).await;
+    let (codes, reporter) = reports_of(&mut server, "hues-8888", 1).await;
+    let interaction = |i: usize| {
+        json!({
+            "client_message_id": format!("hues-8888-reply-{i}"),
+            "account_id": "hues-8888",
+            "description": "Vẫn chưa dọn, đề nghị xử lý.",
+            "in_reply_to": codes[0],
+        })
+    };
+    let mut replies = Vec::new();
+    for i in 0..4 {
+        let ack: Value = server.post_json(APP_TOKEN, &interaction(i)).await.json().await.unwrap();
+        replies.push(ack["tracking_code"].as_str().unwrap().to_owned());
+    }
+    server.delivered(5).await;
+    for (i, code) in replies.iter().enumerate() {
+        let change: Value = report_violation(&server, CASE_TOKEN, code).await.json().await.unwrap();
+        assert_eq!(change["violation"]["scope"], "interaction");
+        assert_eq!(change["standing"]["interaction_locked"], i == 3, "the 4th within 30 days locks (R12)");
+        assert_eq!(change["standing"]["account_locked"], false);
+    }
+    let ack: Value = server.post_json(APP_TOKEN, &interaction(9)).await.json().await.unwrap();
+    assert_eq!(ack["disposition"]["state"], "rejected");
+    assert_eq!(ack["disposition"]["reason"], "interaction_locked");
+    let ack: Value = server.post_json(APP_TOKEN, &report("hues-8888-new", "hues-8888")).await.json().await.unwrap();
+    assert_eq!(ack["disposition"]["state"], "accepted", "reports are not locked by interaction violations");
+    let shown: Value =
+        server.admin_get(Some(STAFF_TOKEN), &format!("/v1/admin/sanctions/{reporter}")).await.json().await.unwrap();
+    assert_eq!(shown["standing"]["interaction_violations"], 4);
+    assert!(shown["standing"]["interaction_locked_until"].is_string());
+}
