@@ -1,7 +1,8 @@
-//! The command line (SPEC §4): `serve`, `normalize`, `schema`.
+//! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `schema`.
 //!
-//! Argument parsing and the offline `normalize` command live here so they can be tested
-//! without spawning a process; `main.rs` only wires signals and exit codes.
+//! Argument parsing, the offline `normalize` command and the staff's `sanctions` commands
+//! live here so they can be tested without spawning a process; `main.rs` only wires signals
+//! and exit codes.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use hue_intake_adapters::app;
 use hue_intake_adapters::attachment;
 use hue_intake_schemas::Channel;
@@ -17,6 +18,8 @@ use hue_intake_schemas::Channel;
 use crate::config::Config;
 use crate::pipeline::Assigned;
 use crate::seal::Sealer;
+use crate::store::sanctions::{Change, LockScope, SanctionError, SanctionFilter, ViolationSource};
+use crate::store::{Options, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,8 +64,182 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Sanctions (R12): list and show reporters' standing; confirm, dismiss, report
+    /// violations; lift locks. Works on the configured store directly.
+    #[command(long_about = SANCTIONS_ABOUT)]
+    Sanctions {
+        #[command(subcommand)]
+        command: SanctionsCommand,
+        /// TOML config file (its store.data_dir is the store changed).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        /// Who makes the change, recorded in the audit.
+        #[arg(long, value_name = "NAME", env = "USER", global = true)]
+        actor: Option<String>,
+    },
     /// Print the JSON Schema of the canonical report (hue-intake.report.v1).
     Schema,
+}
+
+const SANCTIONS_ABOUT: &str = "Sanctions under R12 of Decision 30/2022, on the configured store directly (the \
+    running service sees every change at once).\n\n\
+    The rules: an account that sends reports with improper language more than 3 times is locked: the 4th counted \
+    report violation locks it, with no end date, until staff lift it. Interactions (replies to a handling result) \
+    that violate the rules more than 3 times within 30 days lock the account's interactions for 30 days from the \
+    4th. While locked, reports (or interactions) are still stored but refused with account_locked \
+    (interaction_locked). Violations the gateway is unsure of wait for review and never count until confirmed. \
+    Dismissing a counted violation reverses it; if the count falls below 4, the lock is lifted. A lift resets the \
+    counting: what was sent before it is forgiven.\n\n\
+    Every change records --actor (default $USER), the time and --why; reporters appear only as their \
+    pseudonymous reporter_ref. Output is JSON (list: one reporter per line). Exit 0 on success, 2 on bad input \
+    (unknown id, reporter or tracking code, a change the current state does not allow), 1 when the store fails.";
+
+#[derive(Debug, Subcommand)]
+pub enum SanctionsCommand {
+    /// Reporters with violations or locks, most recently changed first, one JSON line each.
+    List {
+        /// Only reporters with a lock in force.
+        #[arg(long)]
+        locked: bool,
+        /// Only reporters with violations waiting for review.
+        #[arg(long)]
+        review: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// One reporter's standing, violations and audit events, as JSON.
+    Show {
+        /// The pseudonymous reporter reference (rp_…).
+        #[arg(value_name = "REF")]
+        reporter_ref: String,
+    },
+    /// Confirm a violation waiting for review (or reinstate a dismissed one): it counts.
+    Confirm {
+        #[arg(value_name = "ID")]
+        id: i64,
+        /// Why, for the audit.
+        #[arg(long)]
+        why: String,
+    },
+    /// Dismiss a violation: it counts no more; a lock whose count falls below 4 is lifted.
+    Dismiss {
+        #[arg(value_name = "ID")]
+        id: i64,
+        /// Why, for the audit.
+        #[arg(long)]
+        why: String,
+    },
+    /// Lift a reporter's account or interaction lock; the counting starts again.
+    Lift {
+        #[arg(value_name = "REF")]
+        reporter_ref: String,
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// Why, for the audit.
+        #[arg(long)]
+        why: String,
+    },
+    /// Report a recorded report or interaction as a violation: it counts against its reporter.
+    Report {
+        #[arg(value_name = "TRACKING_CODE")]
+        tracking_code: String,
+        /// Why, for the audit.
+        #[arg(long)]
+        why: String,
+    },
+}
+
+/// `--scope` of `sanctions lift`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    Account,
+    Interaction,
+}
+
+/// Bad input on the command line: exit code 2 with this one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs a `sanctions` command on the configured store, writing JSON to `out`.
+pub async fn sanctions(
+    command: SanctionsCommand,
+    actor: Option<String>,
+    config: &Config,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let data_dir = &config.store.data_dir;
+    // Opening would create an empty store; a missing one is a wrong --config, not a new start.
+    if !data_dir.join("hue-intake.db").exists() {
+        return Err(
+            UsageError(format!("no store in {} (check --config and store.data_dir)", data_dir.display())).into()
+        );
+    }
+    let store = Store::open_sqlite(
+        data_dir,
+        Options { group_commit_max_batch: 16, max_database_bytes: config.store.max_database_bytes },
+    )
+    .await
+    .context("opening the store")?;
+    let result = run_sanctions(&store, command, actor, out).await;
+    store.close().await;
+    result
+}
+
+async fn run_sanctions(
+    store: &Store,
+    command: SanctionsCommand,
+    actor: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let change = |why: &str| -> anyhow::Result<Change> {
+        let actor = actor.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        let actor = actor.ok_or_else(|| UsageError("say who you are with --actor NAME (or set USER)".to_owned()))?;
+        let why = crate::store::sanctions::reason(Some(why)).map_err(|e| UsageError(format!("--why: {e}")))?;
+        Ok(Change::now(actor, why))
+    };
+    let refused = |e: SanctionError| -> anyhow::Error {
+        match e {
+            SanctionError::NotFound(what) => UsageError(what.to_owned()).into(),
+            SanctionError::Conflict(why) => UsageError(why).into(),
+            SanctionError::Store(e) => anyhow::Error::new(e).context("the store failed"),
+        }
+    };
+    let answer = match command {
+        SanctionsCommand::List { locked, review, limit } => {
+            let filter = SanctionFilter { locked, review, limit: limit.max(1), ..SanctionFilter::default() };
+            for reporter in store.list_sanctions(&filter).await? {
+                serde_json::to_writer(&mut *out, &reporter)?;
+                out.write_all(b"\n")?;
+            }
+            return Ok(());
+        }
+        SanctionsCommand::Show { reporter_ref } => {
+            let found = store.reporter_sanctions(&reporter_ref).await?;
+            let found = found.ok_or_else(|| UsageError("no sanctions are recorded for this reporter".to_owned()))?;
+            serde_json::to_writer_pretty(&mut *out, &found)?;
+            out.write_all(b"\n")?;
+            return Ok(());
+        }
+        SanctionsCommand::Confirm { id, why } => store.confirm_violation(id, change(&why)?).await.map_err(refused)?,
+        SanctionsCommand::Dismiss { id, why } => store.dismiss_violation(id, change(&why)?).await.map_err(refused)?,
+        SanctionsCommand::Lift { reporter_ref, scope, why } => {
+            let scope = match scope {
+                ScopeArg::Account => LockScope::Account,
+                ScopeArg::Interaction => LockScope::Interaction,
+            };
+            store.lift(&reporter_ref, scope, change(&why)?).await.map_err(refused)?
+        }
+        SanctionsCommand::Report { tracking_code, why } => {
+            let code = hue_intake_schemas::TrackingCode::parse(&tracking_code)
+                .map_err(|e| UsageError(format!("{tracking_code:?} is not a tracking code: {e}")))?;
+            store.report_violation(code.as_str(), ViolationSource::Staff, change(&why)?).await.map_err(refused)?
+        }
+    };
+    serde_json::to_writer(&mut *out, &answer)?;
+    out.write_all(b"\n")?;
+    Ok(())
 }
 
 /// A failure of `normalize` on an input: exit code 2 with this one line.

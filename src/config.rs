@@ -35,6 +35,9 @@ pub struct Config {
     pub log: Log,
     #[serde(default)]
     pub clients: BTreeMap<String, Client>,
+    /// Staff and the case system on the admin API (R12 sanctions).
+    #[serde(default)]
+    pub staff: BTreeMap<String, StaffMember>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +127,24 @@ pub struct Client {
     pub token: String,
 }
 
+/// A member of staff, or the case system, on the admin API: bearer token and role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffMember {
+    pub token: String,
+    pub role: StaffRole,
+}
+
+/// What a staff token may do on the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    /// Everything: list, show, report, confirm, dismiss, lift.
+    Staff,
+    /// Only report violations (`POST /v1/admin/violations`).
+    CaseSystem,
+}
+
 impl Config {
     /// Loads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
@@ -159,6 +180,15 @@ impl Config {
             }
             if client.token.len() < 16 {
                 anyhow::bail!("clients.{name}.token must be at least 16 characters");
+            }
+        }
+        for (name, member) in &self.staff {
+            if member.token.len() < 16 {
+                anyhow::bail!("staff.{name}.token must be at least 16 characters");
+            }
+            // One token, one identity: a client token must never also open the admin API.
+            if self.clients.values().any(|c| c.token == member.token) {
+                anyhow::bail!("staff.{name}.token is also a client's token; give staff their own");
             }
         }
         if self.store.group_commit_max_batch == 0 || self.sink.batch_size == 0 {
@@ -209,6 +239,7 @@ mod tests {
         assert_eq!(c.media.max_image_bytes, 20 * 1024 * 1024);
         assert_eq!(c.media.max_video_bytes, 100 * 1024 * 1024);
         assert!(c.clients.is_empty());
+        assert!(c.staff.is_empty(), "no admin access unless configured");
         assert!(c.privacy.seal_key.is_none());
         let rules = c.night_rules().unwrap();
         assert_eq!(rules, Rules::default());
@@ -241,6 +272,13 @@ mod tests {
             .merge(Toml::string("[clients.x]\nchannel = \"zalo\"\ntoken = \"0123456789abcdef\""));
         let err = Config::from_figment(figment).unwrap_err().to_string();
         assert!(err.contains("clients.x.channel"), "{err}");
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(Toml::string("[staff.lan]\nrole = \"staff\"\ntoken = \"short\""));
+        let err = Config::from_figment(figment).unwrap_err().to_string();
+        assert!(err.contains("staff.lan.token"), "{err}");
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(Toml::string("[staff.lan]\nrole = \"janitor\"\ntoken = \"0123456789abcdef\""));
+        assert!(Config::from_figment(figment).is_err());
         let figment = Figment::from(Toml::string(DEFAULTS_TOML)).merge(Toml::string("[server]\nlisten_typo = 1"));
         assert!(Config::from_figment(figment).is_err());
     }

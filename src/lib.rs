@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SinkKind};
 use crate::deliver::{Deliverer, FileSink, Sink};
-use crate::http::{AppState, HttpLimits, auth::Clients};
+use crate::http::{AppState, HttpLimits, auth::Clients, auth::Staff};
 use crate::pipeline::{Decoder, Pipeline};
 use crate::seal::Sealer;
 use crate::store::{Options, Store};
@@ -132,6 +132,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         sealer,
         decoder,
         clients: Arc::new(clients),
+        staff: Arc::new(Staff::new(config.staff.iter().map(|(name, m)| (name.as_str(), m.role, m.token.as_str())))),
         media: media_store::MediaStore::new(&data_dir),
         limits: config.media_limits(),
         max_json_bytes: config.server.max_json_bytes,

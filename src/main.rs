@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hue_intake::cli::{Cli, Command, InputFailure};
+use hue_intake::cli::{Cli, Command, InputFailure, UsageError};
 use hue_intake::config::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -23,10 +23,18 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve { config } => serve(config),
+        Command::Sanctions { command, config, actor } => Config::load(config.as_deref()).and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            runtime.block_on(hue_intake::cli::sanctions(command, actor, &config, &mut out))?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<InputFailure>() => {
+        Err(e) if e.is::<InputFailure>() || e.is::<UsageError>() => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }

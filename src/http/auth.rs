@@ -1,4 +1,6 @@
-//! Bearer tokens of first-party clients, each bound to its channel.
+//! Bearer tokens of first-party clients, each bound to its channel, and of staff and the
+//! case system on the admin API (R12), each bound to its role. The two sets are separate: a
+//! client's token never opens the admin API.
 //!
 //! Tokens are kept only as SHA-256 digests and looked up by digest, so comparing a presented
 //! token does not leak its prefix through timing, and a memory dump does not show tokens.
@@ -10,6 +12,7 @@ use hue_intake_schemas::Channel;
 use sha2::{Digest, Sha256};
 
 use super::problem::Problem;
+use crate::config::StaffRole;
 
 /// A configured client.
 #[derive(Debug, Clone)]
@@ -34,17 +37,50 @@ impl Clients {
 
     /// The client behind the request's `Authorization: Bearer …`, or 401.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<&Client, Problem> {
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer <token>"))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or_else(|| Problem::unauthorized("the Authorization header must be Bearer <token>"))?;
+        let token = bearer(headers)?;
         self.by_digest.get(&digest(token)).ok_or_else(|| Problem::unauthorized("unknown token"))
     }
+}
+
+/// A configured member of staff, or the case system, on the admin API.
+#[derive(Debug, Clone)]
+pub struct StaffMember {
+    /// The config table's name: the actor recorded in the sanctions audit.
+    pub name: String,
+    pub role: StaffRole,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Staff {
+    by_digest: HashMap<[u8; 32], StaffMember>,
+}
+
+impl Staff {
+    pub fn new<'a>(members: impl IntoIterator<Item = (&'a str, StaffRole, &'a str)>) -> Self {
+        let by_digest = members
+            .into_iter()
+            .map(|(name, role, token)| (digest(token), StaffMember { name: name.to_owned(), role }))
+            .collect();
+        Staff { by_digest }
+    }
+
+    /// The member behind the request's bearer token, or 401.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<&StaffMember, Problem> {
+        let token = bearer(headers)?;
+        self.by_digest.get(&digest(token)).ok_or_else(|| Problem::unauthorized("unknown token"))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer <token>"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(|| Problem::unauthorized("the Authorization header must be Bearer <token>"))
 }
 
 fn digest(token: &str) -> [u8; 32] {

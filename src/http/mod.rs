@@ -4,6 +4,7 @@
 //! Handlers live in one module per resource. This module must not hold business logic: it
 //! wires handlers to the store, the decoder and the sealer held in [`AppState`].
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod openapi;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub sealer: Sealer,
     pub decoder: Arc<Decoder>,
     pub clients: Arc<auth::Clients>,
+    /// Staff and case-system tokens of the admin API (R12).
+    pub staff: Arc<auth::Staff>,
     pub media: MediaStore,
     pub limits: Limits,
     pub max_json_bytes: usize,
@@ -59,6 +62,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         // by max_json_bytes. The extractor's default 2 MB limit would cut both short.
         .route("/v1/reports", post(reports::create).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/{tracking_code}", get(reports::status))
+        .route("/v1/admin/sanctions", get(admin::list))
+        .route("/v1/admin/sanctions/{reporter_ref}", get(admin::show))
+        .route("/v1/admin/sanctions/{reporter_ref}/lift", post(admin::lift))
+        .route("/v1/admin/violations", post(admin::report))
+        .route("/v1/admin/violations/{id}/confirm", post(admin::confirm))
+        .route("/v1/admin/violations/{id}/dismiss", post(admin::dismiss))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

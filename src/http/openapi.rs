@@ -5,7 +5,8 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, problem, reports};
+use super::{admin, health, problem, reports};
+use crate::store::sanctions;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,11 +16,37 @@ use super::{health, problem, reports};
                        Every error is application/problem+json (RFC 9457).",
         license(name = "MIT OR Apache-2.0"),
     ),
-    paths(reports::create, reports::status, health::healthz, health::readyz, health::metrics),
-    components(schemas(problem::Problem, reports::Acknowledgement, reports::PublicStatus)),
+    paths(
+        reports::create,
+        reports::status,
+        admin::list,
+        admin::show,
+        admin::report,
+        admin::confirm,
+        admin::dismiss,
+        admin::lift,
+        health::healthz,
+        health::readyz,
+        health::metrics
+    ),
+    components(schemas(
+        problem::Problem,
+        reports::Acknowledgement,
+        reports::PublicStatus,
+        admin::ReportViolation,
+        admin::Reason,
+        admin::Lift,
+        admin::SanctionList,
+        sanctions::ReporterSanctions,
+        sanctions::ReporterStanding,
+        sanctions::SanctionChange,
+        sanctions::SanctionEvent,
+        sanctions::ViolationEntry,
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "reports", description = "Reports, interactions and ratings from first-party clients"),
+        (name = "sanctions", description = "R12 sanctions: staff and the case system (admin tokens)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -37,6 +64,17 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "A client's token from [clients.NAME] in the config; it fixes the client's channel.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "staff",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A staff or case-system token from [staff.NAME] in the config; its role decides what it may do.",
                     ))
                     .build(),
             ),

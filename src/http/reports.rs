@@ -15,6 +15,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hue_intake_adapters::app::{self, Checked};
 use hue_intake_adapters::attachment;
+use hue_intake_adapters::triage::Standing;
 use hue_intake_schemas::{Channel, Disposition, Kind, TrackingCode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -139,22 +140,26 @@ async fn accept(
     let fingerprint = fingerprint(&raw_sha256, &media);
     let record_id = crate::ids::new_record_id();
     let tracking_code = crate::ids::new_tracking_code();
-    let normalized = app.decoder.app(
-        checked,
-        media.clone(),
-        Assigned {
-            channel,
-            received_at,
-            raw_sha256: &raw_sha256,
-            record_id,
-            tracking_code: tracking_code.clone(),
-            standing: Default::default(),
-        },
-    );
+    let assigned = |standing| Assigned {
+        channel,
+        received_at,
+        raw_sha256: &raw_sha256,
+        record_id,
+        tracking_code: tracking_code.clone(),
+        standing,
+    };
+    let mut normalized = app.decoder.app(checked, media.clone(), assigned(Standing::default()));
+    // R12: the reporter is known only once decoded (reporter.ref). Most reporters have no
+    // sanctions, so only theirs pay for a second decode with their standing. The standing is
+    // stored with the message so the pipeline reproduces exactly this record.
+    let standing =
+        app.store.standing(&normalized.report.reporter.reference, received_at).await.map_err(store_problem)?;
+    if standing != Standing::default() {
+        normalized = app.decoder.app(checked, media.clone(), assigned(standing));
+    }
     let message_id = checked.body.client_message_id.clone();
-    let meta =
-        serde_json::to_string(&MessageMeta { media, client: Some(client.to_owned()), standing: Default::default() })
-            .expect("meta serialises");
+    let meta = serde_json::to_string(&MessageMeta { media, client: Some(client.to_owned()), standing })
+        .expect("meta serialises");
     let incoming = Incoming {
         channel,
         raw_sealed: app.sealer.seal(&upload.raw, &raw_associated_data(channel, &message_id)),

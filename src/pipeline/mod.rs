@@ -80,6 +80,8 @@ impl Pipeline {
             .open(&message.raw_sealed, &raw_associated_data(message.channel, &message.message_id))
             .map_err(|e| e.to_string())?;
         let normalized = self.decoder.decode_stored(message, &raw)?;
+        // The rule that decided, never text (R8): enough to explain a disposition.
+        tracing::debug!(record_id = %normalized.report.id, channel = %message.channel, rule = normalized.rule, "Record decided.");
         let report = normalized.report;
         let identity = serde_json::to_vec(&normalized.identity).expect("identity serialises");
         let deliver_after = match report.disposition.state {
@@ -101,6 +103,7 @@ impl Pipeline {
             consent: report.reporter.consent,
             identity_sealed: self.sealer.seal(&identity, report.id.to_string().as_bytes()),
             deliver_after,
+            violation: normalized.violation,
         })
     }
 }

@@ -1,5 +1,5 @@
-//! The one durable store: raw inbound messages, records, the outbox and the sealed reporter
-//! vault, behind a backend-neutral API.
+//! The one durable store: raw inbound messages, records, the outbox, the sealed reporter
+//! vault and sanctions (R12), behind a backend-neutral API.
 //!
 //! Callers speak in terms of the gateway (receive a message, commit records, mark deliveries)
 //! and never see SQL or a backend. `Store` is a closed enum (Stalwart's enum dispatch): the
@@ -7,6 +7,9 @@
 //! What "committed" means is the backend's promise: when `receive` returns `Stored`, the
 //! message survives a crash, and only then may anyone answer 2xx.
 
+pub mod sanctions;
+#[cfg(test)]
+mod sanctions_tests;
 mod sqlite;
 
 use std::path::Path;
@@ -16,6 +19,12 @@ use hue_intake_schemas::{Channel, Disposition, Kind};
 use uuid::Uuid;
 
 pub use sqlite::{SqliteStore, Wakes};
+
+use sanctions::{
+    Change, LockScope, ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter, Standing,
+    Violation, ViolationSource,
+};
+use sqlite::SanctionOp;
 
 /// A store error. Texts name the operation, never the data.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +107,9 @@ pub struct NewRecord {
     pub identity_sealed: Vec<u8>,
     /// `None`: never goes downstream (rejected).
     pub deliver_after: Option<DateTime<Utc>>,
+    /// Improper language the gateway found (R12): recorded with the record, counted or queued
+    /// for review, and any lock it causes applied in the same transaction.
+    pub violation: Option<Violation>,
 }
 
 /// The pipeline's output for a batch of pending messages, committed atomically.
@@ -212,6 +224,67 @@ impl Store {
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.check_writable().await,
+        }
+    }
+
+    /// A reporter's standing under R12 at `at` (the receive time): one primary-key lookup.
+    /// Unknown reporters have the default standing.
+    pub async fn standing(&self, reporter_ref: &str, at: DateTime<Utc>) -> Result<Standing, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.standing(reporter_ref, at).await,
+        }
+    }
+
+    /// Reporters with violations or locks, most recently changed first.
+    pub async fn list_sanctions(&self, filter: &SanctionFilter) -> Result<Vec<ReporterStanding>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_sanctions(filter).await,
+        }
+    }
+
+    /// One reporter's standing (now), violations and audit events; `None` when the reporter has
+    /// never had a violation.
+    pub async fn reporter_sanctions(&self, reporter_ref: &str) -> Result<Option<ReporterSanctions>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.reporter_sanctions(reporter_ref, Utc::now()).await,
+        }
+    }
+
+    /// Staff confirm a violation waiting for review (or reinstate a dismissed one): it counts.
+    pub async fn confirm_violation(&self, id: i64, change: Change) -> Result<SanctionChange, SanctionError> {
+        self.sanction(SanctionOp::Confirm { id, change }).await
+    }
+
+    /// Staff dismiss a violation: it counts no more; a lock it helped cause is lifted when the
+    /// count falls below 4.
+    pub async fn dismiss_violation(&self, id: i64, change: Change) -> Result<SanctionChange, SanctionError> {
+        self.sanction(SanctionOp::Dismiss { id, change }).await
+    }
+
+    /// Staff lift a lock; the counting of that scope starts again at `change.at`.
+    pub async fn lift(
+        &self,
+        reporter_ref: &str,
+        scope: LockScope,
+        change: Change,
+    ) -> Result<SanctionChange, SanctionError> {
+        self.sanction(SanctionOp::Lift { reporter_ref: reporter_ref.to_owned(), scope, change }).await
+    }
+
+    /// The case system (or staff) report a record as a violation: it counts against the
+    /// record's reporter, in the scope of the record's kind.
+    pub async fn report_violation(
+        &self,
+        tracking_code: &str,
+        source: ViolationSource,
+        change: Change,
+    ) -> Result<SanctionChange, SanctionError> {
+        self.sanction(SanctionOp::Report { tracking_code: tracking_code.to_owned(), source, change }).await
+    }
+
+    async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
+        match self {
+            Store::Sqlite(s) => s.sanction(op).await,
         }
     }
 

@@ -21,6 +21,11 @@ use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+mod sanctions;
+
+pub use sanctions::SanctionOp;
+
+use super::sanctions::{ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter, Standing};
 use super::{Allocation, Due, Incoming, NewRecord, Options, Pending, Processed, Received, Status, StoreError};
 
 /// How often the writer retries an insert whose random tracking code collided.
@@ -32,6 +37,9 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// Becomes true when the writer has drained its queue and closed its connection.
     closed: watch::Receiver<bool>,
+    /// Becomes true when the checkpointer has closed its connection: only then are the
+    /// database's files settled (the last connection to close removes the WAL).
+    checkpointer_closed: watch::Receiver<bool>,
     /// Wake whoever waits for new stored messages (the pipeline) and new records (delivery).
     wakes: Wakes,
 }
@@ -49,12 +57,15 @@ enum Op {
     Processed(Processed, oneshot::Sender<Result<(), StoreError>>),
     Delivered(Vec<i64>, DateTime<Utc>, oneshot::Sender<Result<(), StoreError>>),
     Heartbeat(oneshot::Sender<Result<(), StoreError>>),
+    Sanction(SanctionOp, oneshot::Sender<Result<SanctionChange, SanctionError>>),
 }
 
 /// An operation's outcome, held until the batch commits.
 enum Outcome {
     Received(Received),
     Done,
+    /// A sanctions answer; a refusal (not found, conflict) wrote nothing.
+    Sanction(Result<SanctionChange, SanctionError>),
 }
 
 pub(crate) fn ts(at: DateTime<Utc>) -> String {
@@ -101,9 +112,14 @@ impl SqliteStore {
         // Multi-row statements differ by row count; keep them all prepared (the default cache
         // of 100 would re-prepare the large ones over and over under load).
         let mut writer_options = connect.clone().pragma("wal_autocheckpoint", "0").statement_cache_capacity(4096);
+        let mut receive_cap = None;
         if let Some(bytes) = options.max_database_bytes {
             // SQLite's default page is 4096 bytes; past the cap, writes fail with SQLITE_FULL.
-            writer_options = writer_options.pragma("max_page_count", (bytes / 4096).max(1).to_string());
+            let pages = (bytes / 4096).max(1);
+            writer_options = writer_options.pragma("max_page_count", pages.to_string());
+            // New messages stop an eighth before the cap: what was acknowledged must still find
+            // room to be recorded (records, vault, outbox, sanctions), or it would be stuck.
+            receive_cap = Some(pages as i64 - (pages as i64 / 8).max(4));
         }
         let mut conn = SqliteConnection::connect_with(&writer_options).await?;
         migrate(&mut conn).await?;
@@ -112,9 +128,17 @@ impl SqliteStore {
         let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
         let (closed_tx, closed) = watch::channel(false);
         let wakes = Wakes::default();
-        tokio::spawn(write_loop(conn, queue, options.group_commit_max_batch.max(1), closed_tx, wakes.clone()));
-        tokio::spawn(checkpoint_loop(checkpointer, closed.clone()));
-        Ok(SqliteStore { writer, readers, closed, wakes })
+        tokio::spawn(write_loop(
+            conn,
+            queue,
+            options.group_commit_max_batch.max(1),
+            receive_cap,
+            closed_tx,
+            wakes.clone(),
+        ));
+        let (checkpointer_tx, checkpointer_closed) = watch::channel(false);
+        tokio::spawn(checkpoint_loop(checkpointer, closed.clone(), checkpointer_tx));
+        Ok(SqliteStore { writer, readers, closed, checkpointer_closed, wakes })
     }
 
     pub fn wakes(&self) -> Wakes {
@@ -144,6 +168,29 @@ impl SqliteStore {
 
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         self.submit(Op::Heartbeat).await
+    }
+
+    pub async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || SanctionError::Store(StoreError::Unavailable("the writer has stopped".to_owned()));
+        self.writer.send(Op::Sanction(op, tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    pub async fn standing(&self, reporter_ref: &str, at: DateTime<Utc>) -> Result<Standing, StoreError> {
+        sanctions::standing(&self.readers, reporter_ref, at).await
+    }
+
+    pub async fn list_sanctions(&self, filter: &SanctionFilter) -> Result<Vec<ReporterStanding>, StoreError> {
+        sanctions::list(&self.readers, filter).await
+    }
+
+    pub async fn reporter_sanctions(
+        &self,
+        reporter_ref: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ReporterSanctions>, StoreError> {
+        sanctions::reporter(&self.readers, reporter_ref, at).await
     }
 
     pub async fn is_report(&self, tracking_code: &str) -> Result<bool, StoreError> {
@@ -262,17 +309,19 @@ impl SqliteStore {
     }
 
     pub async fn close(self) {
-        let SqliteStore { writer, readers, mut closed, .. } = self;
+        let SqliteStore { writer, readers, mut closed, mut checkpointer_closed, .. } = self;
         drop(writer);
         // Other clones may still hold the queue open; the writer stops when the last one goes.
         let _ = closed.wait_for(|done| *done).await;
+        let _ = checkpointer_closed.wait_for(|done| *done).await;
         readers.close().await;
     }
 }
 
 /// Schema migrations, applied in order, each in its own transaction, recorded by version.
 /// Compiled in, so the binary needs no files beside it.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/sqlite/0001_init.sql")), (2, include_str!("migrations/sqlite/0002_sanctions.sql"))];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::raw_sql(
@@ -302,7 +351,7 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
 
 /// Copies the WAL back into the database file every second, beside the writer (PASSIVE never
 /// blocks it), so the WAL stays small without the writer paying for it.
-async fn checkpoint_loop(mut conn: SqliteConnection, mut closed: watch::Receiver<bool>) {
+async fn checkpoint_loop(mut conn: SqliteConnection, mut closed: watch::Receiver<bool>, done: watch::Sender<bool>) {
     loop {
         let stop = async { closed.wait_for(|done| *done).await.is_ok() };
         tokio::select! {
@@ -315,18 +364,20 @@ async fn checkpoint_loop(mut conn: SqliteConnection, mut closed: watch::Receiver
         }
     }
     let _ = conn.close().await;
+    let _ = done.send(true);
 }
 
 async fn write_loop(
     mut conn: SqliteConnection,
     mut queue: mpsc::Receiver<Op>,
     max_batch: usize,
+    receive_cap: Option<i64>,
     closed: watch::Sender<bool>,
     wakes: Wakes,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        let (messages, records) = commit_batch(&mut conn, &mut batch).await;
+        let (messages, records) = commit_batch(&mut conn, &mut batch, receive_cap).await;
         if messages {
             wakes.messages.notify_one();
         }
@@ -342,7 +393,7 @@ async fn write_loop(
 
 /// Applies and commits one batch; answers every operation. Returns whether new messages and
 /// new records were committed (so workers are woken once per batch, not once per message).
-async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool, bool) {
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>, receive_cap: Option<i64>) -> (bool, bool) {
     let started = Instant::now();
     let size = batch.len();
     let mut results: Vec<(Op, Result<Outcome, StoreError>)> = Vec::with_capacity(size);
@@ -353,6 +404,20 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool
             answer(op, Err(StoreError::Unavailable(reason.clone())));
         }
         return (false, false);
+    }
+    // Past the receive cap, new messages are refused (503) while everything else goes on.
+    if let Some(cap) = receive_cap
+        && batch.iter().any(|op| matches!(op, Op::Receive(..)))
+        && used_pages(conn).await.is_ok_and(|used| used >= cap)
+    {
+        let (receives, rest): (Vec<Op>, Vec<Op>) = batch.drain(..).partition(|op| matches!(op, Op::Receive(..)));
+        for op in receives {
+            answer(
+                op,
+                Err(StoreError::Unavailable("the database is at its size cap (store.max_database_bytes)".to_owned())),
+            );
+        }
+        batch.extend(rest);
     }
     // All small receives of the batch go in as one statement; what it could not settle (a
     // repeat, a large body, a tracking-code collision) takes the one-by-one path below.
@@ -386,6 +451,15 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>) -> (bool
         }
     }
     (messages, records)
+}
+
+/// Pages in use: the file's pages less the free ones SQLite will reuse.
+async fn used_pages(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())",
+    )
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// Applies one operation so that, if it fails, none of its statements stay in the batch's
@@ -422,6 +496,7 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             .await?;
             Ok(Outcome::Done)
         }
+        Op::Sanction(op, _) => sanctions::apply(conn, op).await.map(Outcome::Sanction),
         Op::Heartbeat(_) => {
             sqlx::query(
                 "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
@@ -596,6 +671,8 @@ async fn processed_rows(conn: &mut SqliteConnection, processed: &Processed) -> R
                 .push_bind(created_at.clone());
         });
         vault.build().execute(&mut *conn).await?;
+        // R12: violations of the new records, and the locks they cause, in this transaction.
+        sanctions::record_violations(conn, &new).await?;
         // Outbox rows in the batch's order, so delivery follows commit order.
         let due: Vec<&&NewRecord> = new.iter().filter(|r| r.deliver_after.is_some()).collect();
         if !due.is_empty() {
@@ -628,11 +705,18 @@ fn answer(op: Op, result: Result<Outcome, StoreError>) {
         Op::Receive(_, tx) => {
             let _ = tx.send(result.map(|o| match o {
                 Outcome::Received(r) => r,
-                Outcome::Done => unreachable!("receive yields Received"),
+                Outcome::Done | Outcome::Sanction(_) => unreachable!("receive yields Received"),
             }));
         }
         Op::Processed(_, tx) | Op::Delivered(_, _, tx) | Op::Heartbeat(tx) => {
             let _ = tx.send(result.map(|_| ()));
+        }
+        Op::Sanction(_, tx) => {
+            let _ = tx.send(match result {
+                Ok(Outcome::Sanction(answer)) => answer,
+                Ok(_) => unreachable!("sanctions yield Sanction"),
+                Err(e) => Err(SanctionError::Store(e)),
+            });
         }
     }
 }

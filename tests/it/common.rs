@@ -199,3 +199,27 @@ pub fn jpeg_with_gps(lat: f64, lon: f64) -> Vec<u8> {
     jpeg.resize(jpeg.len().max(128), 0);
     jpeg
 }
+
+pub const STAFF_TOKEN: &str = "staff-token-lan-0123456789abcdef";
+pub const CASE_TOKEN: &str = "case-system-token-0123456789abcdef";
+
+/// Adds the admin API's members: `lan` (staff) and `case-system` (case_system).
+pub fn with_staff(config: &mut Config) {
+    use hue_intake::config::{StaffMember, StaffRole};
+    config.staff.insert("lan".into(), StaffMember { token: STAFF_TOKEN.into(), role: StaffRole::Staff });
+    config.staff.insert("case-system".into(), StaffMember { token: CASE_TOKEN.into(), role: StaffRole::CaseSystem });
+}
+
+impl Server {
+    pub async fn admin_get(&self, token: Option<&str>, path: &str) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn admin_post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap()
+    }
+}

@@ -7,5 +7,6 @@ mod common;
 mod contracts;
 mod crash;
 mod media;
+mod sanctions;
 #[path = "../support/spawn.rs"]
 mod spawn;

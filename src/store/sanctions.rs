@@ -1,0 +1,537 @@
+//! Sanctions (R12) in backend-neutral terms: violations, a reporter's standing, the audit of
+//! every change, and [`settle`], the one place that turns counted violations into locks.
+//!
+//! The backends own the SQL and call [`settle`] inside the same transaction as the change it
+//! follows, so every backend applies the rules identically and the stored standing is never
+//! stale. Nothing here holds personal data: a reporter is the pseudonymous `reporter_ref`,
+//! rules are lexicon ids, never words.
+//!
+//! The rules (REGULATION.md R12, "more than 3 times" = the 4th locks):
+//! - report violations count for life since the last account lift; the 4th counted one locks
+//!   the account, with no end date, until staff lift it;
+//! - interaction violations count over a rolling 30 days since the last interaction lift; the
+//!   4th within 30 days locks interactions for 30 days from that violation; violations while
+//!   that lock is in force are kept and counted but do not extend it;
+//! - `review` violations never count until staff confirm them;
+//! - dismissing a counted violation reverses its count; if the count that caused a lock falls
+//!   below 4, the lock is lifted automatically (the lift does not reset the counting start:
+//!   the remaining violations still count);
+//! - a staff lift records who and why and resets the counting start of its scope: what was
+//!   sent before it is forgiven;
+//! - a violation of an account that is already locked is kept and counted but does not lock
+//!   again (and the gateway's own triage stops assessing a locked account's text at all).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use hue_intake_adapters::triage::{
+    INTERACTION_LOCK_DAYS, INTERACTION_WINDOW_DAYS, LOCK_AT_VIOLATION, Standing, Violation, ViolationScope,
+};
+
+use super::StoreError;
+
+/// Where a violation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationState {
+    /// Counts towards a lock.
+    Counted,
+    /// A weak finding: waits for staff; never counts until confirmed.
+    Review,
+    /// Staff found it was no violation; it counts no more.
+    Dismissed,
+}
+
+/// Who found a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationSource {
+    /// The gateway's own lexicon, while recording.
+    Gateway,
+    /// The case system, through the admin API.
+    CaseSystem,
+    /// A staff member, through the admin API or the command line.
+    Staff,
+}
+
+/// What a lock and a lift apply to: report violations lock the account, interaction
+/// violations lock interactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LockScope {
+    Account,
+    Interaction,
+}
+
+impl LockScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockScope::Account => "account",
+            LockScope::Interaction => "interaction",
+        }
+    }
+
+    /// The lock a violation of this scope counts towards.
+    pub fn of(scope: ViolationScope) -> Self {
+        match scope {
+            ViolationScope::Report => LockScope::Account,
+            ViolationScope::Interaction => LockScope::Interaction,
+        }
+    }
+}
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    /// The gateway found a violation.
+    Violation,
+    /// Staff confirmed a violation (it counts now).
+    Confirm,
+    /// Staff dismissed a violation (it counts no more).
+    Dismiss,
+    /// A lock began.
+    Lock,
+    /// A lock ended: by staff, or automatically after a dismissal.
+    Lift,
+    /// The case system or staff reported a violation.
+    Report,
+}
+
+/// The OpenAPI face of [`ViolationScope`] (the adapters crate has no OpenAPI dependency).
+#[derive(Serialize, ToSchema)]
+#[schema(as = ViolationScope)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationScopeDoc {
+    Report,
+    Interaction,
+}
+
+/// One violation, as stored and shown to staff.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ViolationEntry {
+    pub id: i64,
+    pub reporter_ref: String,
+    #[schema(value_type = ViolationScopeDoc)]
+    pub scope: ViolationScope,
+    pub record_id: Option<String>,
+    pub tracking_code: Option<String>,
+    pub source: ViolationSource,
+    /// Lexicon rule ids that matched (never the words).
+    pub rules: Vec<String>,
+    /// When the offending message was received.
+    pub at: DateTime<Utc>,
+    pub state: ViolationState,
+}
+
+/// A reporter's standing under R12 at a given time, for staff.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReporterStanding {
+    pub reporter_ref: String,
+    /// Every report is refused (`account_locked`) until staff lift the lock.
+    pub account_locked: bool,
+    pub account_locked_at: Option<DateTime<Utc>>,
+    /// The violation that locked the account (the 4th counted one).
+    pub account_lock_violation: Option<i64>,
+    /// Interactions are refused (`interaction_locked`) until `interaction_locked_until`.
+    pub interaction_locked: bool,
+    pub interaction_locked_until: Option<DateTime<Utc>>,
+    pub interaction_lock_violation: Option<i64>,
+    pub last_account_lift_at: Option<DateTime<Utc>>,
+    pub last_interaction_lift_at: Option<DateTime<Utc>>,
+    /// Counted report violations since the last account lift.
+    pub report_violations: u32,
+    /// Counted interaction violations in the last 30 days (since the last interaction lift).
+    pub interaction_violations: u32,
+    /// Violations waiting for staff review.
+    pub review_violations: u32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One audit event: who did what, when and why.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SanctionEvent {
+    pub id: i64,
+    pub reporter_ref: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: EventAction,
+    /// For locks and lifts.
+    pub scope: Option<LockScope>,
+    pub violation_id: Option<i64>,
+    pub why: String,
+}
+
+/// Everything about one reporter's sanctions.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReporterSanctions {
+    pub standing: ReporterStanding,
+    /// Newest first.
+    pub violations: Vec<ViolationEntry>,
+    /// Newest first.
+    pub events: Vec<SanctionEvent>,
+}
+
+/// The result of a change: the violation it was about (if any) and the standing after it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(examples(json!({
+    "violation": {
+        "id": 42, "reporter_ref": "rp_5f0c2a91d3b4e6f70812a3b4c5d6e7f8", "scope": "report",
+        "record_id": "0193b5c2-7d1e-7a31-9c55-3f0e9b7c2d10", "tracking_code": "HUE-7KQ4-M2XD",
+        "source": "case_system", "rules": [], "at": "2026-11-29T01:12:03Z", "state": "counted"
+    },
+    "standing": {
+        "reporter_ref": "rp_5f0c2a91d3b4e6f70812a3b4c5d6e7f8", "account_locked": true,
+        "account_locked_at": "2026-11-29T09:30:00Z", "account_lock_violation": 42,
+        "interaction_locked": false, "interaction_locked_until": null, "interaction_lock_violation": null,
+        "last_account_lift_at": null, "last_interaction_lift_at": null,
+        "report_violations": 4, "interaction_violations": 0, "review_violations": 0,
+        "updated_at": "2026-11-29T09:30:00Z"
+    },
+    "created": true
+})))]
+pub struct SanctionChange {
+    pub violation: Option<ViolationEntry>,
+    pub standing: ReporterStanding,
+    /// A new violation was recorded (false: the record was already counted, or a waiting
+    /// review was confirmed instead).
+    pub created: bool,
+}
+
+/// Who makes a change, why, and when (the audit's three questions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub actor: String,
+    pub why: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Change {
+    pub fn now(actor: impl Into<String>, why: impl Into<String>) -> Self {
+        Change { actor: actor.into(), why: why.into(), at: Utc::now() }
+    }
+}
+
+/// The longest `why` kept: a reason, not a file.
+pub const MAX_WHY_CHARS: usize = 2000;
+
+/// The reason of a change as the audit keeps it: required, cleaned (NFC, no control
+/// characters), with phone numbers and email addresses taken out, because the audit must hold
+/// no personal data (R8) even when someone pastes it. The error says what is wrong.
+pub fn reason(raw: Option<&str>) -> Result<String, String> {
+    let cleaned = raw.map(hue_intake_adapters::text::clean).unwrap_or_default();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        return Err("why is required: say why, it is recorded in the audit".to_owned());
+    }
+    if cleaned.chars().count() > MAX_WHY_CHARS {
+        return Err(format!("why may be at most {MAX_WHY_CHARS} characters"));
+    }
+    Ok(hue_intake_adapters::pii::scrub_contacts(cleaned).text)
+}
+
+/// Which reporters [`crate::store::Store::list_sanctions`] lists.
+#[derive(Debug, Clone, Copy)]
+pub struct SanctionFilter {
+    /// Only reporters with a lock in force at `at`.
+    pub locked: bool,
+    /// Only reporters with violations waiting for review.
+    pub review: bool,
+    pub limit: usize,
+    pub at: DateTime<Utc>,
+}
+
+impl Default for SanctionFilter {
+    fn default() -> Self {
+        SanctionFilter { locked: false, review: false, limit: 100, at: Utc::now() }
+    }
+}
+
+/// Why a sanctions change could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SanctionError {
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The change does not fit the current state (already dismissed, not recorded yet…).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A reporter's standing as stored: the row every backend keeps current.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandingRow {
+    pub reporter_ref: String,
+    pub account_locked_at: Option<DateTime<Utc>>,
+    pub account_lock_violation: Option<i64>,
+    pub interaction_locked_until: Option<DateTime<Utc>>,
+    pub interaction_lock_violation: Option<i64>,
+    pub last_account_lift_at: Option<DateTime<Utc>>,
+    pub last_interaction_lift_at: Option<DateTime<Utc>>,
+    pub report_violations: u32,
+    /// Times of counted interaction violations since the last lift, oldest first, pruned to
+    /// the 30 days before the newest: enough to count the window at any later time.
+    pub interaction_times: Vec<DateTime<Utc>>,
+    pub review_violations: u32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StandingRow {
+    pub fn new(reporter_ref: &str, at: DateTime<Utc>) -> Self {
+        StandingRow {
+            reporter_ref: reporter_ref.to_owned(),
+            account_locked_at: None,
+            account_lock_violation: None,
+            interaction_locked_until: None,
+            interaction_lock_violation: None,
+            last_account_lift_at: None,
+            last_interaction_lift_at: None,
+            report_violations: 0,
+            interaction_times: Vec::new(),
+            review_violations: 0,
+            updated_at: at,
+        }
+    }
+
+    fn interaction_locked(&self, at: DateTime<Utc>) -> bool {
+        self.interaction_locked_until.is_some_and(|until| until > at)
+    }
+
+    /// Counted interaction violations in (at − 30 days, at].
+    fn interactions_in_window(&self, at: DateTime<Utc>) -> u32 {
+        count_in_window(&self.interaction_times, at)
+    }
+
+    /// What triage needs, at `at` (the receive time).
+    pub fn standing(&self, at: DateTime<Utc>) -> Standing {
+        Standing {
+            account_locked: self.account_locked_at.is_some(),
+            interaction_locked: self.interaction_locked(at),
+            report_violations: self.report_violations,
+            interaction_violations: self.interactions_in_window(at),
+        }
+    }
+
+    /// What staff see, at `at`.
+    pub fn view(&self, at: DateTime<Utc>) -> ReporterStanding {
+        ReporterStanding {
+            reporter_ref: self.reporter_ref.clone(),
+            account_locked: self.account_locked_at.is_some(),
+            account_locked_at: self.account_locked_at,
+            account_lock_violation: self.account_lock_violation,
+            interaction_locked: self.interaction_locked(at),
+            interaction_locked_until: self.interaction_locked_until,
+            interaction_lock_violation: self.interaction_lock_violation,
+            last_account_lift_at: self.last_account_lift_at,
+            last_interaction_lift_at: self.last_interaction_lift_at,
+            report_violations: self.report_violations,
+            interaction_violations: self.interactions_in_window(at),
+            review_violations: self.review_violations,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+fn window() -> Duration {
+    Duration::days(INTERACTION_WINDOW_DAYS)
+}
+
+fn count_in_window(times: &[DateTime<Utc>], end: DateTime<Utc>) -> u32 {
+    let start = end - window();
+    times.iter().filter(|t| **t > start && **t <= end).count() as u32
+}
+
+/// A counted violation, as [`settle`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub id: i64,
+    pub scope: ViolationScope,
+    pub at: DateTime<Utc>,
+}
+
+/// The change [`settle`] follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A violation began to count (recorded counted, or confirmed).
+    Counted(Counted),
+    /// A counted violation was dismissed.
+    Dismissed,
+    /// Staff lifted a lock (and with it the counting start).
+    Lift(LockScope),
+    /// Nothing that can lock or unlock (a review violation recorded or dismissed).
+    Other,
+}
+
+/// A lock that began or ended automatically, for the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockChange {
+    Locked { scope: LockScope, violation: i64, why: String },
+    Lifted { scope: LockScope, why: String },
+}
+
+/// Applies R12 to `row` after a change at `at`: recounts from `counted` (every counted
+/// violation of the reporter) and locks or lifts. Returns the locks that began or ended, so
+/// the backend can write their events in the same transaction.
+pub fn settle(
+    row: &mut StandingRow,
+    counted: &[Counted],
+    review: u32,
+    trigger: Trigger,
+    at: DateTime<Utc>,
+) -> Vec<LockChange> {
+    if let Trigger::Lift(scope) = trigger {
+        // A lift forgives what came before it: the counting starts again now.
+        match scope {
+            LockScope::Account => {
+                row.last_account_lift_at = Some(at);
+                row.account_locked_at = None;
+                row.account_lock_violation = None;
+            }
+            LockScope::Interaction => {
+                row.last_interaction_lift_at = Some(at);
+                row.interaction_locked_until = None;
+                row.interaction_lock_violation = None;
+            }
+        }
+    }
+    let account_start = row.last_account_lift_at;
+    let interaction_start = row.last_interaction_lift_at;
+    let after = |start: Option<DateTime<Utc>>, t: DateTime<Utc>| start.is_none_or(|s| t > s);
+    row.report_violations =
+        counted.iter().filter(|c| c.scope == ViolationScope::Report && after(account_start, c.at)).count() as u32;
+    let mut times: Vec<DateTime<Utc>> = counted
+        .iter()
+        .filter(|c| c.scope == ViolationScope::Interaction && after(interaction_start, c.at))
+        .map(|c| c.at)
+        .collect();
+    times.sort();
+    row.review_violations = review;
+
+    let mut changes = Vec::new();
+    match trigger {
+        Trigger::Counted(c) if c.scope == ViolationScope::Report => {
+            // Once locked, further violations are kept and counted but lock nothing more.
+            if row.account_locked_at.is_none() && row.report_violations >= LOCK_AT_VIOLATION {
+                row.account_locked_at = Some(at);
+                row.account_lock_violation = Some(c.id);
+                changes.push(LockChange::Locked {
+                    scope: LockScope::Account,
+                    violation: c.id,
+                    why: format!(
+                        "R12: {} counted report violations{}; the account stays locked until staff lift it",
+                        row.report_violations,
+                        since(account_start)
+                    ),
+                });
+            }
+        }
+        Trigger::Counted(c) => {
+            // The window ends at the violation itself; a lock in force at its time is not
+            // extended by it.
+            let in_window = count_in_window(&times, c.at);
+            let until = c.at + Duration::days(INTERACTION_LOCK_DAYS);
+            if !row.interaction_locked(c.at) && in_window >= LOCK_AT_VIOLATION && until > at {
+                row.interaction_locked_until = Some(until);
+                row.interaction_lock_violation = Some(c.id);
+                changes.push(LockChange::Locked {
+                    scope: LockScope::Interaction,
+                    violation: c.id,
+                    why: format!(
+                        "R12: {in_window} counted interaction violations within {INTERACTION_WINDOW_DAYS} days{}; \
+                         interactions locked for {INTERACTION_LOCK_DAYS} days from the last",
+                        since(interaction_start)
+                    ),
+                });
+            }
+        }
+        Trigger::Dismissed => {
+            if row.account_locked_at.is_some() && row.report_violations < LOCK_AT_VIOLATION {
+                row.account_locked_at = None;
+                row.account_lock_violation = None;
+                changes.push(LockChange::Lifted {
+                    scope: LockScope::Account,
+                    why: format!(
+                        "automatic: after a dismissal {} counted report violations remain, fewer than {LOCK_AT_VIOLATION} (R12)",
+                        row.report_violations
+                    ),
+                });
+            }
+            if let Some(until) = row.interaction_locked_until.filter(|u| *u > at) {
+                // The lock's window ended at the violation that caused it, 30 days before its end.
+                let cause = until - Duration::days(INTERACTION_LOCK_DAYS);
+                let remaining = count_in_window(&times, cause);
+                if remaining < LOCK_AT_VIOLATION {
+                    row.interaction_locked_until = None;
+                    row.interaction_lock_violation = None;
+                    changes.push(LockChange::Lifted {
+                        scope: LockScope::Interaction,
+                        why: format!(
+                            "automatic: after a dismissal {remaining} counted interaction violations remain in the \
+                             window of the lock, fewer than {LOCK_AT_VIOLATION} (R12)"
+                        ),
+                    });
+                }
+            }
+        }
+        Trigger::Lift(_) | Trigger::Other => {}
+    }
+    // Only the last 30 days before the newest can ever be in a later window.
+    if let Some(newest) = times.last().copied() {
+        times.retain(|t| *t > newest - window());
+    }
+    row.interaction_times = times;
+    row.updated_at = at;
+    changes
+}
+
+fn since(start: Option<DateTime<Utc>>) -> String {
+    match start {
+        Some(s) => format!(" since the lift of {}", s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(day: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc) + Duration::days(day)
+    }
+
+    fn counted(id: i64, scope: ViolationScope, day: i64) -> Counted {
+        Counted { id, scope, at: t(day) }
+    }
+
+    #[test]
+    fn r12_settle_locks_the_account_at_the_fourth_and_not_again() {
+        let mut row = StandingRow::new("rp_x", t(0));
+        let mut all = Vec::new();
+        for id in 1..=5 {
+            let c = counted(id, ViolationScope::Report, id);
+            all.push(c);
+            let changes = settle(&mut row, &all, 0, Trigger::Counted(c), c.at);
+            assert_eq!(changes.len(), usize::from(id == 4), "only the 4th locks (id {id})");
+        }
+        assert_eq!(row.account_lock_violation, Some(4));
+        assert_eq!(row.report_violations, 5);
+        assert!(row.standing(t(100)).account_locked, "no end date");
+    }
+
+    #[test]
+    fn r12_settle_interaction_window_prunes_old_times() {
+        let mut row = StandingRow::new("rp_x", t(0));
+        let all: Vec<_> = [0, 10, 40, 41]
+            .iter()
+            .enumerate()
+            .map(|(i, d)| counted(i as i64, ViolationScope::Interaction, *d))
+            .collect();
+        let changes = settle(&mut row, &all, 0, Trigger::Counted(all[3]), t(41));
+        assert!(changes.is_empty(), "only 2 within 30 days of day 41");
+        assert_eq!(row.interaction_times, vec![t(40), t(41)]);
+        assert_eq!(row.standing(t(41)).interaction_violations, 2);
+    }
+}

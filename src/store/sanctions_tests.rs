@@ -1,0 +1,288 @@
+//! Store-level tests of sanctions (R12) through the backend-neutral [`Store`] API, so a second
+//! backend runs the same cases. Violations arrive as the pipeline commits them (with explicit
+//! receive times: no sleeps, no clock) and as the case system reports them.
+
+use chrono::{DateTime, Duration, Utc};
+use hue_intake_schemas::{Channel, Kind};
+use uuid::Uuid;
+
+use super::sanctions::{
+    Change, EventAction, LockScope, ReporterSanctions, SanctionError, SanctionFilter, Violation, ViolationScope,
+    ViolationSource, ViolationState,
+};
+use super::{NewRecord, Options, Processed, Store};
+
+fn day(n: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-01T02:00:00Z").unwrap().with_timezone(&Utc) + Duration::days(n)
+}
+
+async fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Store::open_sqlite(dir.path(), Options { group_commit_max_batch: 64, max_database_bytes: None }).await.unwrap();
+    (dir, store)
+}
+
+fn record(reporter: &str, kind: Kind, at: DateTime<Utc>, violation: Option<(bool, ViolationScope)>) -> NewRecord {
+    NewRecord {
+        id: Uuid::now_v7(),
+        tracking_code: crate::ids::new_tracking_code().to_string(),
+        kind,
+        channel: Channel::App,
+        received_at: at,
+        state: "accepted".to_owned(),
+        in_reply_to: None,
+        body: "{}".to_owned(),
+        reporter_ref: reporter.to_owned(),
+        consent: false,
+        identity_sealed: Vec::new(),
+        deliver_after: None,
+        violation: violation.map(|(counts, scope)| Violation { scope, counts, rules: vec!["test.rule".to_owned()] }),
+    }
+}
+
+/// Commits one record as the pipeline would; returns its tracking code.
+async fn commit(store: &Store, record: NewRecord) -> String {
+    let code = record.tracking_code.clone();
+    store.commit_processed(Processed { records: vec![record], ..Processed::default() }).await.unwrap();
+    code
+}
+
+async fn violate(store: &Store, reporter: &str, scope: ViolationScope, at: DateTime<Utc>) -> String {
+    let kind = if scope == ViolationScope::Report { Kind::Report } else { Kind::Interaction };
+    commit(store, record(reporter, kind, at, Some((true, scope)))).await
+}
+
+async fn sanctions(store: &Store, reporter: &str) -> ReporterSanctions {
+    store.reporter_sanctions(reporter).await.unwrap().expect("the reporter has sanctions")
+}
+
+fn events(s: &ReporterSanctions, action: EventAction) -> Vec<&super::sanctions::SanctionEvent> {
+    s.events.iter().filter(|e| e.action == action).collect()
+}
+
+fn change(actor: &str, why: &str, at: DateTime<Utc>) -> Change {
+    Change { actor: actor.to_owned(), why: why.to_owned(), at }
+}
+
+#[tokio::test]
+async fn r12_the_fourth_counted_report_violation_locks_the_account_without_end() {
+    let (_dir, store) = open().await;
+    for n in 1..=3 {
+        violate(&store, "rp_a", ViolationScope::Report, day(n * 100)).await;
+    }
+    let before = store.standing("rp_a", day(400)).await.unwrap();
+    assert!(!before.account_locked, "3 violations do not lock (more than 3 does)");
+    assert_eq!(before.report_violations, 3, "report violations count for life, across 300 days");
+    violate(&store, "rp_a", ViolationScope::Report, day(400)).await;
+    let after = store.standing("rp_a", day(400)).await.unwrap();
+    assert!(after.account_locked && !after.interaction_locked);
+    assert!(store.standing("rp_a", day(4000)).await.unwrap().account_locked, "no end date");
+
+    // A violation of a locked account is kept but locks nothing again.
+    violate(&store, "rp_a", ViolationScope::Report, day(401)).await;
+    let s = sanctions(&store, "rp_a").await;
+    let locks = events(&s, EventAction::Lock);
+    assert_eq!(locks.len(), 1);
+    let fourth = s.violations.iter().rev().nth(3).unwrap();
+    assert_eq!(locks[0].violation_id, Some(fourth.id));
+    assert_eq!(s.standing.account_lock_violation, Some(fourth.id));
+    assert_eq!((locks[0].scope, locks[0].actor.as_str()), (Some(LockScope::Account), "gateway"));
+    assert_eq!(s.standing.report_violations, 5);
+    assert_eq!(events(&s, EventAction::Violation).len(), 5, "every violation has its event");
+    assert!(s.events.iter().all(|e| !e.why.is_empty() && !e.actor.is_empty()));
+
+    let listed = store.list_sanctions(&SanctionFilter { locked: true, ..SanctionFilter::default() }).await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.reporter_ref.as_str()).collect::<Vec<_>>(), ["rp_a"]);
+}
+
+#[tokio::test]
+async fn r12_interaction_violations_count_over_a_rolling_30_days_and_lock_for_30_days() {
+    let (_dir, store) = open().await;
+    for d in [0, 10, 20, 31] {
+        violate(&store, "rp_i", ViolationScope::Interaction, day(d)).await;
+    }
+    let s = store.standing("rp_i", day(31)).await.unwrap();
+    assert_eq!(s.interaction_violations, 3, "day 0 left the 30-day window ending on day 31");
+    assert!(!s.interaction_locked);
+
+    // Day 35: days 10, 20, 31 and 35 lie within 30 days: the 4th locks for 30 days from it.
+    violate(&store, "rp_i", ViolationScope::Interaction, day(35)).await;
+    assert!(store.standing("rp_i", day(35)).await.unwrap().interaction_locked);
+    assert!(store.standing("rp_i", day(65) - Duration::seconds(1)).await.unwrap().interaction_locked);
+    assert!(!store.standing("rp_i", day(65)).await.unwrap().interaction_locked, "the lock ends after 30 days");
+    assert!(!store.standing("rp_i", day(40)).await.unwrap().account_locked, "interactions lock only interactions");
+
+    // A violation while interactions are locked is counted but does not extend the lock.
+    violate(&store, "rp_i", ViolationScope::Interaction, day(40)).await;
+    let s = sanctions(&store, "rp_i").await;
+    assert_eq!(s.standing.interaction_locked_until, Some(day(65)));
+    assert_eq!(events(&s, EventAction::Lock).len(), 1);
+    // (day 10, day 40]: days 20, 31, 35 and 40.
+    assert_eq!(store.standing("rp_i", day(40)).await.unwrap().interaction_violations, 4);
+}
+
+#[tokio::test]
+async fn r12_review_violations_count_only_once_confirmed() {
+    let (_dir, store) = open().await;
+    for n in 0..3 {
+        violate(&store, "rp_r", ViolationScope::Report, day(n)).await;
+    }
+    commit(&store, record("rp_r", Kind::Report, day(3), Some((false, ViolationScope::Report)))).await;
+    let s = sanctions(&store, "rp_r").await;
+    assert!(!s.standing.account_locked, "a violation waiting for review never counts");
+    assert_eq!((s.standing.report_violations, s.standing.review_violations), (3, 1));
+    let review = s.violations.iter().find(|v| v.state == ViolationState::Review).unwrap().id;
+    let listed = store.list_sanctions(&SanctionFilter { review: true, ..SanctionFilter::default() }).await.unwrap();
+    assert_eq!(listed.len(), 1);
+
+    let confirmed = store.confirm_violation(review, change("lan", "offensive, checked", day(5))).await.unwrap();
+    assert_eq!(confirmed.violation.unwrap().state, ViolationState::Counted);
+    assert!(confirmed.standing.account_locked, "confirmed, it is the 4th");
+    assert_eq!(confirmed.standing.account_lock_violation, Some(review));
+    let s = sanctions(&store, "rp_r").await;
+    let confirm = events(&s, EventAction::Confirm);
+    assert_eq!((confirm[0].actor.as_str(), confirm[0].why.as_str()), ("lan", "offensive, checked"));
+    assert_eq!(events(&s, EventAction::Lock)[0].actor, "lan");
+    assert!(matches!(
+        store.confirm_violation(review, change("lan", "again", day(6))).await,
+        Err(SanctionError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn r12_dismissing_a_counted_violation_below_four_lifts_the_lock_it_caused() {
+    let (_dir, store) = open().await;
+    for n in 0..4 {
+        violate(&store, "rp_d", ViolationScope::Report, day(n)).await;
+    }
+    let s = sanctions(&store, "rp_d").await;
+    assert!(s.standing.account_locked);
+    let first = s.violations.last().unwrap().id;
+    let dismissed = store.dismiss_violation(first, change("minh", "not abusive", day(5))).await.unwrap();
+    assert!(!dismissed.standing.account_locked, "3 counted remain: the lock goes");
+    assert_eq!(dismissed.standing.report_violations, 3);
+    let s = sanctions(&store, "rp_d").await;
+    let lifts = events(&s, EventAction::Lift);
+    assert_eq!(lifts.len(), 1);
+    assert_eq!((lifts[0].actor.as_str(), lifts[0].scope), ("minh", Some(LockScope::Account)));
+    assert!(lifts[0].why.contains("automatic"));
+    assert_eq!(events(&s, EventAction::Dismiss)[0].why, "not abusive");
+    assert!(matches!(
+        store.dismiss_violation(first, change("minh", "twice", day(6))).await,
+        Err(SanctionError::Conflict(_))
+    ));
+    // The automatic lift did not reset the counting start: the next violation is the 4th.
+    violate(&store, "rp_d", ViolationScope::Report, day(7)).await;
+    assert!(store.standing("rp_d", day(7)).await.unwrap().account_locked);
+
+    // Interactions: the count in the window of the lock decides.
+    for d in [0, 1, 2, 3] {
+        violate(&store, "rp_e", ViolationScope::Interaction, day(d)).await;
+    }
+    assert!(store.standing("rp_e", day(4)).await.unwrap().interaction_locked);
+    let id = sanctions(&store, "rp_e").await.violations[0].id;
+    let dismissed = store.dismiss_violation(id, change("minh", "quoted someone", day(4))).await.unwrap();
+    assert!(!dismissed.standing.interaction_locked);
+    assert!(!store.standing("rp_e", day(4)).await.unwrap().interaction_locked);
+}
+
+#[tokio::test]
+async fn r12_a_lift_records_who_and_why_and_restarts_the_count() {
+    let (_dir, store) = open().await;
+    for n in 0..4 {
+        violate(&store, "rp_l", ViolationScope::Report, day(n)).await;
+    }
+    let lifted = store.lift("rp_l", LockScope::Account, change("lan", "apologised by phone", day(10))).await.unwrap();
+    assert!(!lifted.standing.account_locked);
+    assert_eq!(lifted.standing.report_violations, 0);
+    assert_eq!(lifted.standing.last_account_lift_at, Some(day(10)));
+    let s = sanctions(&store, "rp_l").await;
+    let lift = events(&s, EventAction::Lift);
+    assert_eq!((lift[0].actor.as_str(), lift[0].why.as_str()), ("lan", "apologised by phone"));
+    assert_eq!(lift[0].at, day(10));
+
+    // Sent before the lift (processed after it): forgiven with the rest.
+    violate(&store, "rp_l", ViolationScope::Report, day(9)).await;
+    assert_eq!(store.standing("rp_l", day(11)).await.unwrap().report_violations, 0);
+    for n in 11..14 {
+        violate(&store, "rp_l", ViolationScope::Report, day(n)).await;
+    }
+    assert!(!store.standing("rp_l", day(14)).await.unwrap().account_locked, "3 since the lift");
+    violate(&store, "rp_l", ViolationScope::Report, day(14)).await;
+    assert!(store.standing("rp_l", day(14)).await.unwrap().account_locked, "the 4th since the lift");
+
+    assert!(matches!(
+        store.lift("rp_nobody", LockScope::Account, change("lan", "x", day(1))).await,
+        Err(SanctionError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn r12_recommitting_a_batch_counts_nothing_twice() {
+    let (_dir, store) = open().await;
+    let batch = Processed {
+        records: (0..4).map(|n| record("rp_x", Kind::Report, day(n), Some((true, ViolationScope::Report)))).collect(),
+        ..Processed::default()
+    };
+    store.commit_processed(batch.clone()).await.unwrap();
+    store.commit_processed(batch).await.unwrap();
+    let s = sanctions(&store, "rp_x").await;
+    assert_eq!(s.violations.len(), 4);
+    assert_eq!(s.standing.report_violations, 4);
+    assert_eq!(events(&s, EventAction::Lock).len(), 1);
+    assert_eq!(events(&s, EventAction::Violation).len(), 4);
+}
+
+#[tokio::test]
+async fn r12_a_record_counts_once_across_sources() {
+    let (_dir, store) = open().await;
+    let code = commit(&store, record("rp_o", Kind::Report, day(0), Some((false, ViolationScope::Report)))).await;
+    let reported =
+        store.report_violation(&code, ViolationSource::CaseSystem, change("case", "abusive", day(1))).await.unwrap();
+    assert!(!reported.created, "the gateway's review violation is confirmed, not doubled");
+    assert_eq!(reported.violation.as_ref().unwrap().source, ViolationSource::Gateway);
+    assert_eq!(reported.standing.report_violations, 1);
+    let again = store.report_violation(&code, ViolationSource::Staff, change("lan", "abusive", day(2))).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(again.standing.report_violations, 1);
+    assert_eq!(sanctions(&store, "rp_o").await.violations.len(), 1);
+
+    let unknown = store.report_violation("HUE-0000-0000", ViolationSource::Staff, change("lan", "x", day(1))).await;
+    assert!(matches!(unknown, Err(SanctionError::NotFound(_))));
+    assert!(matches!(store.confirm_violation(999, change("lan", "x", day(1))).await, Err(SanctionError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn r12_concurrent_violations_of_one_reporter_serialise_into_one_lock_at_the_fourth() {
+    let (_dir, store) = open().await;
+    let mut codes = Vec::new();
+    for n in 0..10 {
+        codes.push(commit(&store, record("rp_c", Kind::Report, day(n), None)).await);
+    }
+    let tasks: Vec<_> = codes
+        .into_iter()
+        .map(|code| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.report_violation(&code, ViolationSource::CaseSystem, Change::now("case", "abusive")).await
+            })
+        })
+        .collect();
+    let mut locked_answers = 0;
+    for task in tasks {
+        let change = task.await.unwrap().unwrap();
+        assert!(change.created);
+        locked_answers += usize::from(change.standing.account_locked);
+    }
+    assert_eq!(locked_answers, 7, "the 4th to the 10th saw the lock; the first three did not");
+    let s = sanctions(&store, "rp_c").await;
+    assert_eq!(s.violations.len(), 10);
+    assert_eq!(s.standing.report_violations, 10);
+    let locks = events(&s, EventAction::Lock);
+    assert_eq!(locks.len(), 1, "exactly one lock");
+    // Ids follow the order the writer applied them: the lock is the 4th applied.
+    let mut ids: Vec<i64> = s.violations.iter().map(|v| v.id).collect();
+    ids.sort();
+    assert_eq!(locks[0].violation_id, Some(ids[3]));
+}
