@@ -64,6 +64,17 @@ pub enum Kind {
     Rating,
 }
 
+impl Kind {
+    /// The wire name, also the `kind` label of metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Report => "report",
+            Kind::Interaction => "interaction",
+            Kind::Rating => "rating",
+        }
+    }
+}
+
 /// The six intake channels of R1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -377,6 +388,20 @@ pub enum DispositionReason {
     AccountLocked,
     InteractionLocked,
     MissingInformation,
+}
+
+impl DispositionReason {
+    /// The wire name, also the `reason` label of metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispositionReason::NightNonUrgent => "night_non_urgent",
+            DispositionReason::OutOfScope => "out_of_scope",
+            DispositionReason::ImproperLanguage => "improper_language",
+            DispositionReason::AccountLocked => "account_locked",
+            DispositionReason::InteractionLocked => "interaction_locked",
+            DispositionReason::MissingInformation => "missing_information",
+        }
+    }
 }
 
 /// R9's three levels.

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hue_intake_adapters::app::{self, Checked};
-use hue_intake_adapters::attachment;
 use hue_intake_adapters::triage::Standing;
-use hue_intake_schemas::{Channel, Disposition, Kind, TrackingCode};
+use hue_intake_adapters::{attachment, replies};
+use hue_intake_schemas::{Channel, Disposition, Kind, Reply, TrackingCode};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -36,6 +36,9 @@ pub struct Acknowledgement {
     /// Give this to the citizen: `HUE-XXXX-XXXX`.
     pub tracking_code: String,
     pub disposition: Disposition,
+    /// What to tell the citizen, in the report's language (R3): the acknowledgement with the
+    /// tracking code, and any notice, question or refusal that applies.
+    pub reply: Reply,
 }
 
 /// Public status of a tracking code. No personal data and no report text.
@@ -172,7 +175,7 @@ async fn accept(
             record_id,
             tracking_code: tracking_code.to_string(),
             kind: normalized.report.kind,
-            disposition: normalized.report.disposition,
+            disposition: normalized.report.disposition.clone(),
         }),
     };
     // Staged media go into place (synced) before the message that names them is committed.
@@ -182,15 +185,23 @@ async fn accept(
         Problem::unavailable("media could not be stored")
     })?;
     let received = app.store.receive(incoming).await.map_err(store_problem)?;
+    let zone = app.decoder.rules.zone;
     match received {
         Received::Stored { allocation: Some(a), .. } => {
             metrics::counter!("hue_intake_messages_received_total", "channel" => channel.as_str()).increment(1);
             tracing::info!(%channel, record_id = %a.record_id, tracking_code = %a.tracking_code, disposition = a.disposition.state.as_str(), "Report received.");
-            Ok(acknowledge(a, false))
+            let reply = replies::compose(&normalized.report, &standing, zone);
+            Ok(acknowledge(a, reply, false))
         }
         Received::Duplicate { allocation: Some(a) } => {
             metrics::counter!("hue_intake_messages_duplicate_total", "channel" => channel.as_str()).increment(1);
-            Ok(acknowledge(a, true))
+            // The same body says the same thing: the reply of the first answer, with its code
+            // and disposition.
+            let mut first = normalized.report;
+            first.tracking_code.clone_from(&a.tracking_code);
+            first.disposition = a.disposition.clone();
+            let reply = replies::compose(&first, &standing, zone);
+            Ok(acknowledge(a, reply, true))
         }
         Received::Conflict => {
             Err(Problem::conflict("this client_message_id was used before for a different body")
@@ -203,11 +214,12 @@ async fn accept(
     }
 }
 
-fn acknowledge(allocation: Allocation, replayed: bool) -> Response {
+fn acknowledge(allocation: Allocation, reply: Reply, replayed: bool) -> Response {
     let ack = Acknowledgement {
         id: allocation.record_id,
         tracking_code: allocation.tracking_code,
         disposition: allocation.disposition,
+        reply,
     };
     let mut response = (StatusCode::ACCEPTED, Json(ack)).into_response();
     if replayed {

@@ -14,7 +14,7 @@ mod decode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hue_intake_schemas::DispositionState;
+use hue_intake_schemas::{DispositionReason, DispositionState};
 use tokio_util::sync::CancellationToken;
 
 pub use decode::{Assigned, Decoder, MessageMeta};
@@ -54,11 +54,6 @@ impl Pipeline {
         for message in pending {
             match self.record_of(&message) {
                 Ok(record) => {
-                    metrics::counter!(
-                        "hue_intake_records_total",
-                        "kind" => kind_label(&record), "disposition" => record.state.clone()
-                    )
-                    .increment(1);
                     processed.records.push(record);
                     processed.done.push(message.seq);
                 }
@@ -83,6 +78,21 @@ impl Pipeline {
         // The rule that decided, never text (R8): enough to explain a disposition.
         tracing::debug!(record_id = %normalized.report.id, channel = %message.channel, rule = normalized.rule, "Record decided.");
         let report = normalized.report;
+        // Out-of-scope matters and refusals are kept and counted (R5, R12), by reason.
+        metrics::counter!(
+            "hue_intake_records_total",
+            "kind" => report.kind.as_str(),
+            "disposition" => report.disposition.state.as_str(),
+            "reason" => report.disposition.reason.map_or("none", DispositionReason::as_str)
+        )
+        .increment(1);
+        if let Some(violation) = &normalized.violation {
+            metrics::counter!(
+                "hue_intake_violations_total",
+                "scope" => violation.scope.as_str(), "tier" => if violation.counts { "counted" } else { "review" }
+            )
+            .increment(1);
+        }
         let identity = serde_json::to_vec(&normalized.identity).expect("identity serialises");
         let deliver_after = match report.disposition.state {
             DispositionState::Accepted => Some(report.received_at),
@@ -121,14 +131,6 @@ impl crate::worker::Stage for Pipeline {
 
     async fn step(&mut self) -> Result<usize, StoreError> {
         Pipeline::step(self).await
-    }
-}
-
-fn kind_label(record: &NewRecord) -> &'static str {
-    match record.kind {
-        hue_intake_schemas::Kind::Report => "report",
-        hue_intake_schemas::Kind::Interaction => "interaction",
-        hue_intake_schemas::Kind::Rating => "rating",
     }
 }
 

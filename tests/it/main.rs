@@ -7,6 +7,7 @@ mod common;
 mod contracts;
 mod crash;
 mod media;
+mod regulation;
 mod sanctions;
 #[path = "../support/spawn.rs"]
 mod spawn;
