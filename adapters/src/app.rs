@@ -20,6 +20,11 @@ use crate::{pii, text, triage};
 
 /// The longest `client_message_id` we take: ids are keys, not documents.
 pub const MAX_CLIENT_MESSAGE_ID: usize = 128;
+/// The longest description we take, in characters: a field report is a few sentences, and
+/// every rule reads the whole text on the receive path.
+pub const MAX_DESCRIPTION_CHARS: usize = 16_000;
+/// The longest title and address we take, in characters.
+pub const MAX_SHORT_TEXT_CHARS: usize = 1_000;
 
 /// What the service knows about a message that the body does not say.
 #[derive(Debug, Clone)]
@@ -103,6 +108,19 @@ pub fn check(body: ReportBody) -> Result<Checked, InputError> {
             "/in_reply_to",
             "a rating needs in_reply_to: the tracking code of the report it rates (R9)",
         ));
+    }
+    for (value, pointer, max) in [
+        (body.description.as_deref(), "/description", MAX_DESCRIPTION_CHARS),
+        (body.title.as_deref(), "/title", MAX_SHORT_TEXT_CHARS),
+        (body.location.as_ref().and_then(|l| l.address.as_deref()), "/location/address", MAX_SHORT_TEXT_CHARS),
+    ] {
+        if value.is_some_and(|v| v.chars().count() > max) {
+            return Err(InputError::new(
+                Refusal::Invalid,
+                pointer,
+                format!("{} may be at most {max} characters", &pointer[pointer.rfind('/').unwrap_or(0) + 1..]),
+            ));
+        }
     }
     let has_description = body.description.as_deref().is_some_and(|d| !text::clean(d).is_empty());
     if !has_description && body.rating.is_none() {
@@ -321,5 +339,15 @@ mod tests {
                 .unwrap();
         assert_eq!(c.kind(), Kind::Interaction);
         assert_eq!(c.in_reply_to.unwrap().as_str(), "HUE-7KQ4-M2XD");
+    }
+
+    #[test]
+    fn over_long_texts_are_refused_with_their_pointer() {
+        let long = "a ".repeat(MAX_DESCRIPTION_CHARS);
+        let body = serde_json::json!({"client_message_id": "m", "description": long}).to_string();
+        assert_eq!(parse(body.as_bytes()).unwrap_err().pointer, "/description");
+        let body =
+            serde_json::json!({"client_message_id": "m", "description": "x", "title": "t".repeat(1001)}).to_string();
+        assert_eq!(parse(body.as_bytes()).unwrap_err().pointer, "/title");
     }
 }

@@ -21,8 +21,7 @@ use std::sync::LazyLock;
 
 use unicode_normalization::char::is_combining_mark;
 
-use crate::keys::{Keyed, Phrase, PhraseSet, Token, key_of};
-use crate::text::fold_ascii;
+use crate::keys::{Keyed, Phrase, PhraseSet, Token, fold, key_of};
 
 /// What the lexicon found in one text. Rule ids name lexicon entries, never the words, so
 /// they can be logged and stored.
@@ -260,10 +259,6 @@ fn words_of(entry: &str, strong: bool) -> Vec<Word> {
         .collect()
 }
 
-fn fold(key: &str) -> String {
-    fold_ascii(key).to_lowercase()
-}
-
 /// `*` in `pattern` stands for one to three letters of `word`.
 fn masked_match(pattern: &[char], word: &[char]) -> bool {
     match pattern.split_first() {
@@ -334,12 +329,13 @@ fn collapsed<'a>(keyed: &Keyed<'a>, lexicon: &Lexicon) -> Option<Keyed<'a>> {
     if replacements.is_empty() {
         return None;
     }
-    let mut tokens: Vec<Token> = keyed
-        .tokens
-        .iter()
-        .filter(|t| !replacements.iter().any(|r| r.start <= t.start && t.end <= r.end))
-        .cloned()
-        .collect();
+    // Replacements come in text order and do not overlap: the one that could cover a token is
+    // the last starting at or before it (a binary search, not a scan: inputs can be long).
+    let covered = |t: &Token| {
+        let i = replacements.partition_point(|r| r.start <= t.start);
+        i > 0 && t.end <= replacements[i - 1].end
+    };
+    let mut tokens: Vec<Token> = keyed.tokens.iter().filter(|t| !covered(t)).cloned().collect();
     tokens.extend(replacements);
     tokens.sort_by_key(|t| t.start);
     Some(Keyed { text, tokens })
@@ -368,6 +364,9 @@ fn gap(between: &str) -> Option<Gap> {
 /// `sh*t`, `a**hole`), joined from run `first` on. The whole chain is one candidate (never a
 /// part of it: `Đ.M.T` is someone's initials, not `đm`); a chain of spaces must make three
 /// letters or more, since single-letter words are common (`ở`, `o`, teencode `k`, `e`).
+/// The most pieces a spelled-out word may have.
+const MAX_CHAIN: usize = 16;
+
 fn joined(text: &str, runs: &[Run], first: usize, lexicon: &Lexicon) -> Option<(usize, Token)> {
     let start = &runs[first];
     if !start.alphabetic() {
@@ -377,6 +376,11 @@ fn joined(text: &str, runs: &[Run], first: usize, lexicon: &Lexicon) -> Option<(
     let mut candidate = start.key.clone();
     let mut last = first;
     while last + 1 < runs.len() {
+        // No lexicon word is this long: a longer chain is not one spelled out, and walking it
+        // from every start would make a text of single letters cost quadratic time.
+        if last - first >= MAX_CHAIN {
+            return None;
+        }
         let (here, next) = (&runs[last], &runs[last + 1]);
         let Some(g) = gap(&text[here.end..next.start]) else { break };
         let same_kind = matches!(
@@ -440,7 +444,7 @@ fn respelled(run: &Run, plain_text: bool, lexicon: &Lexicon) -> Option<Token> {
 }
 
 fn replacement(start: usize, end: usize, key: &str, folded: &str, ascii_typed: bool) -> Token {
-    Token { start, end, key: key.to_owned(), folded: folded.to_owned(), ascii_typed, expanded: false }
+    Token { start, end, key: key.to_owned(), folded: folded.to_owned(), ascii_typed }
 }
 
 /// Leetspeak undone in a run that mixes letters with `0 1 3 4 @ $`: digits only between two

@@ -33,8 +33,6 @@ pub struct Token {
     pub folded: String,
     /// A word without diacritics in a text typed without diacritics: compared on `folded`.
     pub ascii_typed: bool,
-    /// This token stands for a teencode abbreviation (`ko` → `không`).
-    pub expanded: bool,
 }
 
 /// A text split into keyed tokens.
@@ -53,28 +51,32 @@ impl<'a> Keyed<'a> {
         // People either type diacritics or they do not. In a text typed with them, a plain
         // word is meant plain ("cây to cao" is a tall tree, not "tố cáo"), so only the words of
         // a text typed without diacritics are compared on their folded keys.
-        let lettered = words.iter().filter(|(_, _, k)| k.chars().any(char::is_alphabetic)).count();
-        let marked = words.iter().filter(|(_, _, k)| !k.is_ascii()).count();
-        let typed_plain = marked * 4 < lettered.max(1);
+        // Proper names (capitalised) and the gateway's own placeholders ("[số điện thoại]")
+        // are often written with diacritics by someone else; only the citizen's own words
+        // tell how they type.
+        let own: Vec<&String> = words
+            .iter()
+            .filter(|(s, _, k)| {
+                k.chars().any(char::is_alphabetic)
+                    && !text[*s..].starts_with(char::is_uppercase)
+                    && !in_placeholder(text, *s)
+            })
+            .map(|(_, _, k)| k)
+            .collect();
+        let marked = own.iter().filter(|k| !k.is_ascii()).count();
+        let typed_plain = marked * 4 < own.len().max(1);
         let mut tokens = Vec::new();
         for (start, end, key) in words {
             let plain = key.is_ascii();
             let ascii_typed = plain && typed_plain;
             if let Some(expansion) = teencode(&key) {
                 for part in expansion.split(' ') {
-                    tokens.push(Token {
-                        start,
-                        end,
-                        key: part.to_owned(),
-                        folded: fold(part),
-                        ascii_typed: false,
-                        expanded: true,
-                    });
+                    tokens.push(Token { start, end, key: part.to_owned(), folded: fold(part), ascii_typed: false });
                 }
                 continue;
             }
             let folded = if ascii_typed { respell(&key) } else { fold(&key) };
-            tokens.push(Token { start, end, key, folded, ascii_typed, expanded: false });
+            tokens.push(Token { start, end, key, folded, ascii_typed });
         }
         Keyed { text, tokens }
     }
@@ -83,6 +85,14 @@ impl<'a> Keyed<'a> {
     pub fn span(&self, first: usize, last: usize) -> &'a str {
         &self.text[self.tokens[first].start..self.tokens[last].end]
     }
+}
+
+/// Whether byte `at` lies inside one of the gateway's placeholders (`[số điện thoại]`,
+/// `[email]`, `[họ tên]`): after a `[` with no `]` between.
+fn in_placeholder(text: &str, at: usize) -> bool {
+    let before = &text[..at];
+    before.rfind('[').is_some_and(|open| !before[open..].contains(']'))
+        && text[at..].find(']').is_some_and(|close| !text[at..at + close].contains('['))
 }
 
 /// Byte spans of words: runs of letters, digits and combining marks. Letters and digits are
@@ -117,7 +127,7 @@ pub fn key_of(word: &str) -> String {
 }
 
 /// The folded key of a diacritic key.
-fn fold(key: &str) -> String {
+pub fn fold(key: &str) -> String {
     fold_ascii(key).to_lowercase()
 }
 
@@ -359,18 +369,43 @@ pub fn section<'f>(file: &'f RuleFile, name: &str) -> impl Iterator<Item = &'f s
 }
 
 /// Drops hits that lie inside a longer hit of the same set ("cháy" inside "cháy nhà"), so a
-/// phrase is counted once, by its most specific entry.
+/// phrase is counted once, by its most specific entry. One sweep in start order, so a long
+/// text with many hits stays cheap.
 pub fn outermost<'p, T>(hits: Vec<Hit<'p, T>>) -> Vec<Hit<'p, T>> {
-    let inside = |h: &Hit<'p, T>, o: &Hit<'p, T>| {
-        o.first <= h.first && h.last <= o.last && (o.last - o.first) > (h.last - h.first)
-    };
-    hits.iter().filter(|h| !hits.iter().any(|o| inside(h, o))).copied().collect()
+    let mut order: Vec<usize> = (0..hits.len()).collect();
+    order.sort_by_key(|&i| (hits[i].first, std::cmp::Reverse(hits[i].last)));
+    let mut inside = vec![false; hits.len()];
+    // The furthest end seen so far, and the earliest start among hits reaching it.
+    let mut reach: Option<(usize, usize)> = None;
+    for i in order {
+        let h = &hits[i];
+        if let Some((last, first)) = reach {
+            inside[i] = last > h.last || (last == h.last && first < h.first);
+        }
+        if reach.is_none_or(|(last, _)| h.last > last) {
+            reach = Some((h.last, h.first));
+        }
+    }
+    hits.into_iter().zip(inside).filter(|(_, inside)| !inside).map(|(h, _)| h).collect()
 }
 
 /// Removes hits that overlap any of `allowed` (the allow-list of benign phrases that contain
-/// a listed phrase: "cháy nắng" holds "cháy").
+/// a listed phrase: "cháy nắng" holds "cháy"). A binary search over the allowed spans sorted by
+/// start, with the furthest end reached so far.
 pub fn without_overlaps<'p, T, U>(hits: Vec<Hit<'p, T>>, allowed: &[Hit<'_, U>]) -> Vec<Hit<'p, T>> {
-    hits.into_iter().filter(|h| !allowed.iter().any(|a| a.overlaps(h.first, h.last))).collect()
+    let mut spans: Vec<(usize, usize)> = allowed.iter().map(|a| (a.first, a.last)).collect();
+    spans.sort_unstable();
+    let mut furthest = Vec::with_capacity(spans.len());
+    let mut reach = 0;
+    for &(_, last) in &spans {
+        reach = reach.max(last);
+        furthest.push(reach);
+    }
+    let overlaps = |h: &Hit<'p, T>| {
+        let starting_before_end = spans.partition_point(|&(first, _)| first <= h.last);
+        starting_before_end > 0 && furthest[starting_before_end - 1] >= h.first
+    };
+    hits.into_iter().filter(|h| !overlaps(h)).collect()
 }
 
 #[cfg(test)]
@@ -445,5 +480,29 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(keyed.span(kept[0].first, kept[0].last), "cháy");
         assert_eq!(kept[0].first, 5);
+    }
+
+    #[test]
+    fn placeholders_and_proper_names_do_not_decide_how_the_citizen_types() {
+        let mut set = PhraseSet::new();
+        set.extend(["cháy nhà"], ());
+        for text in [
+            "chay nha o kiet 12, lua dang lan, goi minh [số điện thoại]",
+            "chay nha o kiet 12 gan nha ong Nguyễn Văn Đức, Phường Thuận Hóa",
+        ] {
+            assert_eq!(set.find(&Keyed::new(text)).len(), 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn long_texts_with_many_hits_are_handled_in_one_sweep() {
+        let mut hazards = PhraseSet::new();
+        hazards.extend(["cháy", "cháy nhà"], ());
+        let mut traps = PhraseSet::new();
+        traps.extend(["cháy nắng"], ());
+        let text = "cháy nhà cháy nắng ".repeat(2000);
+        let keyed = Keyed::new(&text);
+        let kept = outermost(without_overlaps(hazards.find(&keyed), &traps.find(&keyed)));
+        assert_eq!(kept.len(), 2000, "one \"cháy nhà\" per repetition, every \"cháy nắng\" allowed");
     }
 }

@@ -31,6 +31,8 @@ struct Texts {
     out_of_scope: String,
     improper: String,
     improper_locks: String,
+    improper_interaction: String,
+    improper_interaction_locks: String,
     account_locked: String,
     interaction_locked: String,
 }
@@ -96,13 +98,17 @@ fn in_language(language: &Language, report: &Report, standing: &Standing, zone: 
             return fill(&texts.interaction_locked, &[]);
         }
         (DispositionState::Rejected, Some(DispositionReason::ImproperLanguage)) => {
-            let before =
-                if report.kind == Kind::Report { standing.report_violations } else { standing.interaction_violations };
+            // R12 counts reports for life and interactions over 30 days, with their own locks.
+            let (before, counting, locking) = if report.kind == Kind::Report {
+                (standing.report_violations, &texts.improper, &texts.improper_locks)
+            } else {
+                (standing.interaction_violations, &texts.improper_interaction, &texts.improper_interaction_locks)
+            };
             let remaining = LOCK_AT_VIOLATION.saturating_sub(before + 1);
             if remaining == 0 {
-                return fill(&texts.improper_locks, &[]);
+                return fill(locking, &[]);
             }
-            return fill(&texts.improper, &[("remaining", remaining.to_string())]);
+            return fill(counting, &[("remaining", remaining.to_string())]);
         }
         (DispositionState::Rejected, _) => {
             let reason = report.triage.scope_reason.unwrap_or(ScopeReason::Complaint);
@@ -160,6 +166,8 @@ mod tests {
             &t.out_of_scope,
             &t.improper,
             &t.improper_locks,
+            &t.improper_interaction,
+            &t.improper_interaction_locks,
             &t.account_locked,
             &t.interaction_locked,
         ]
@@ -251,6 +259,10 @@ mod tests {
         assert!(third.text.contains("thêm 1 lần"), "{}", third.text);
         let fourth = reply(&report, Standing { report_violations: 3, ..Standing::default() });
         assert!(fourth.text.contains("lần vi phạm thứ 4"), "{}", fourth.text);
+        let mut interaction = report.clone();
+        interaction.kind = Kind::Interaction;
+        let comment = reply(&interaction, Standing { interaction_violations: 1, ..Standing::default() });
+        assert!(comment.text.contains("tương tác") && comment.text.contains("thêm 2 lần"), "{}", comment.text);
         let locked = reply(&golden("locked-account"), Standing { account_locked: true, ..Standing::default() });
         assert!(locked.text.contains("1900 1075"), "{}", locked.text);
     }

@@ -193,21 +193,22 @@ async fn accept(
             let reply = replies::compose(&normalized.report, &standing, zone);
             Ok(acknowledge(a, reply, false))
         }
-        Received::Duplicate { allocation: Some(a) } => {
+        Received::Duplicate { allocation: Some(a), meta } => {
             metrics::counter!("hue_intake_messages_duplicate_total", "channel" => channel.as_str()).increment(1);
-            // The same body says the same thing: the reply of the first answer, with its code
-            // and disposition.
+            // The same body says the same thing: the first answer's reply, rebuilt from its code,
+            // its disposition and the standing stored with it (the reporter's may have changed).
+            let first_standing = serde_json::from_str::<MessageMeta>(&meta).map(|m| m.standing).unwrap_or(standing);
             let mut first = normalized.report;
             first.tracking_code.clone_from(&a.tracking_code);
             first.disposition = a.disposition.clone();
-            let reply = replies::compose(&first, &standing, zone);
+            let reply = replies::compose(&first, &first_standing, zone);
             Ok(acknowledge(a, reply, true))
         }
         Received::Conflict => {
             Err(Problem::conflict("this client_message_id was used before for a different body")
                 .at("/client_message_id"))
         }
-        Received::Stored { allocation: None, .. } | Received::Duplicate { allocation: None } => {
+        Received::Stored { allocation: None, .. } | Received::Duplicate { allocation: None, .. } => {
             tracing::error!(%channel, "A first-party message was stored without an allocation.");
             Err(Problem::internal())
         }

@@ -51,9 +51,11 @@ impl Pipeline {
             return Ok(0);
         }
         let mut processed = Processed::default();
+        let mut counted: Vec<Labels> = Vec::new();
         for message in pending {
             match self.record_of(&message) {
-                Ok(record) => {
+                Ok((record, labels)) => {
+                    counted.push(labels);
                     processed.records.push(record);
                     processed.done.push(message.seq);
                 }
@@ -66,10 +68,14 @@ impl Pipeline {
             }
         }
         self.store.commit_processed(processed).await?;
+        // Counted only once committed: a batch that fails is retried and must not count twice.
+        for labels in counted {
+            labels.count();
+        }
         Ok(taken)
     }
 
-    fn record_of(&self, message: &Pending) -> Result<NewRecord, String> {
+    fn record_of(&self, message: &Pending) -> Result<(NewRecord, Labels), String> {
         let raw = self
             .sealer
             .open(&message.raw_sealed, &raw_associated_data(message.channel, &message.message_id))
@@ -78,21 +84,15 @@ impl Pipeline {
         // The rule that decided, never text (R8): enough to explain a disposition.
         tracing::debug!(record_id = %normalized.report.id, channel = %message.channel, rule = normalized.rule, "Record decided.");
         let report = normalized.report;
-        // Out-of-scope matters and refusals are kept and counted (R5, R12), by reason.
-        metrics::counter!(
-            "hue_intake_records_total",
-            "kind" => report.kind.as_str(),
-            "disposition" => report.disposition.state.as_str(),
-            "reason" => report.disposition.reason.map_or("none", DispositionReason::as_str)
-        )
-        .increment(1);
-        if let Some(violation) = &normalized.violation {
-            metrics::counter!(
-                "hue_intake_violations_total",
-                "scope" => violation.scope.as_str(), "tier" => if violation.counts { "counted" } else { "review" }
-            )
-            .increment(1);
-        }
+        let labels = Labels {
+            kind: report.kind.as_str(),
+            disposition: report.disposition.state.as_str(),
+            reason: report.disposition.reason.map_or("none", DispositionReason::as_str),
+            violation: normalized
+                .violation
+                .as_ref()
+                .map(|v| (v.scope.as_str(), if v.counts { "counted" } else { "review" })),
+        };
         let identity = serde_json::to_vec(&normalized.identity).expect("identity serialises");
         let deliver_after = match report.disposition.state {
             DispositionState::Accepted => Some(report.received_at),
@@ -100,7 +100,7 @@ impl Pipeline {
             DispositionState::Incomplete => Some(report.received_at + self.incomplete_hold),
             DispositionState::Rejected => None,
         };
-        Ok(NewRecord {
+        let record = NewRecord {
             id: report.id,
             tracking_code: report.tracking_code.clone(),
             kind: report.kind,
@@ -114,7 +114,31 @@ impl Pipeline {
             identity_sealed: self.sealer.seal(&identity, report.id.to_string().as_bytes()),
             deliver_after,
             violation: normalized.violation,
-        })
+        };
+        Ok((record, labels))
+    }
+}
+
+/// The metric labels of one record (all from closed sets, never text).
+struct Labels {
+    kind: &'static str,
+    disposition: &'static str,
+    reason: &'static str,
+    /// (scope, tier) of its R12 violation.
+    violation: Option<(&'static str, &'static str)>,
+}
+
+impl Labels {
+    /// Out-of-scope matters and refusals are kept and counted (R5, R12), by reason.
+    fn count(self) {
+        metrics::counter!(
+            "hue_intake_records_total",
+            "kind" => self.kind, "disposition" => self.disposition, "reason" => self.reason
+        )
+        .increment(1);
+        if let Some((scope, tier)) = self.violation {
+            metrics::counter!("hue_intake_violations_total", "scope" => scope, "tier" => tier).increment(1);
+        }
     }
 }
 

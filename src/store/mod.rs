@@ -71,7 +71,9 @@ pub enum Received {
     /// Committed now.
     Stored { seq: i64, allocation: Option<Allocation> },
     /// Already stored earlier with the same content: the first answer, and nothing new.
-    Duplicate { allocation: Option<Allocation> },
+    /// `meta` is what the first message's receive stored beside it (JSON), so the answer can
+    /// be rebuilt exactly as it was given.
+    Duplicate { allocation: Option<Allocation>, meta: String },
     /// Already stored earlier with different content under the same key.
     Conflict,
 }

@@ -605,7 +605,7 @@ async fn receive(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
 /// The first answer to a message stored before, or a conflict if its content differs.
 async fn earlier(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Received, StoreError> {
     let row = sqlx::query(
-        "SELECT fingerprint, kind, record_id, tracking_code, disposition FROM inbound \
+        "SELECT fingerprint, kind, record_id, tracking_code, disposition, meta FROM inbound \
          WHERE channel = ?1 AND message_id = ?2",
     )
     .bind(incoming.channel.as_str())
@@ -630,7 +630,7 @@ async fn earlier(conn: &mut SqliteConnection, incoming: &Incoming) -> Result<Rec
         }),
         _ => None,
     };
-    Ok(Received::Duplicate { allocation })
+    Ok(Received::Duplicate { allocation, meta: row.get(5) })
 }
 
 /// The pipeline's batch: records, their vault entries and outbox rows, and message states,

@@ -52,6 +52,11 @@ async fn r12_the_gateway_counts_improper_reports_down_to_the_lock_and_refuses_th
     assert_eq!(ack["disposition"]["reason"], "account_locked");
     assert!(ack["reply"]["text"].as_str().unwrap().contains("1900 1075"), "how to appeal");
 
+    // A replay of the first one, now that the account is locked, gets the first answer.
+    let replay = post(&server, &body("bad-1", "hues-r12", improper)).await;
+    assert_eq!(replay["disposition"]["reason"], "improper_language");
+    assert!(replay["reply"]["text"].as_str().unwrap().contains("thêm 3 lần"), "{replay}");
+
     // Staff see the lock, with the lexicon's rule ids and never the words.
     settle(&mut server, &mut n).await;
     let locked: Value =
