@@ -593,4 +593,135 @@ mod tests {
         assert_eq!(row.interaction_times, vec![t(40), t(41)]);
         assert_eq!(row.standing(t(41)).interaction_violations, 2);
     }
+
+    fn lock_days() -> Duration {
+        Duration::days(INTERACTION_LOCK_DAYS)
+    }
+
+    /// Counts `ids` one change at a time (change `k` at day `10 + k` unless `at` says
+    /// otherwise); returns the row and every lock change along the way.
+    fn count_in_order(
+        all: &[Counted],
+        order: &[i64],
+        at: impl Fn(usize) -> DateTime<Utc>,
+    ) -> (StandingRow, Vec<LockChange>) {
+        let mut row = StandingRow::new("rp_x", t(0));
+        let mut counted = Vec::new();
+        let mut changes = Vec::new();
+        for (k, id) in order.iter().enumerate() {
+            counted.push(*all.iter().find(|c| c.id == *id).unwrap());
+            changes.extend(settle(&mut row, &counted, 0, Trigger::Counted, at(k), at(k)));
+        }
+        (row, changes)
+    }
+
+    #[test]
+    fn r12_settle_interaction_lock_is_independent_of_the_order_violations_are_counted_in() {
+        // Violation id n was sent on day n; staff confirm them on days 5 to 8.
+        let all: Vec<_> = (1..=4).map(|n| counted(n, ViolationScope::Interaction, n)).collect();
+        for order in [[1, 2, 3, 4], [4, 3, 2, 1], [2, 4, 1, 3], [3, 1, 4, 2]] {
+            let (row, changes) = count_in_order(&all, &order, |k| t(5 + k as i64));
+            assert_eq!(row.interaction_locked_until, Some(t(4) + lock_days()), "order {order:?}");
+            assert_eq!(row.interaction_lock_violation, Some(4), "the 4th in time, order {order:?}");
+            assert_eq!(changes.len(), 1, "one lock, order {order:?}: {changes:?}");
+            assert!(matches!(changes[0], LockChange::Locked { scope: LockScope::Interaction, violation: 4, .. }));
+            assert!(row.standing(t(8)).interaction_locked);
+        }
+        // Confirmed only after the lock would have ended: no order locks.
+        for order in [[1, 2, 3, 4], [4, 3, 2, 1]] {
+            let (row, changes) = count_in_order(&all, &order, |k| t(40 + k as i64));
+            assert!(changes.is_empty() && row.interaction_locked_until.is_none(), "order {order:?}");
+        }
+    }
+
+    #[test]
+    fn r12_settle_account_lock_is_independent_of_the_order_violations_are_counted_in() {
+        let all: Vec<_> = (1..=5).map(|n| counted(n, ViolationScope::Report, n * 100)).collect();
+        for order in [[1, 2, 3, 4, 5], [5, 4, 3, 2, 1], [2, 5, 1, 4, 3]] {
+            let (row, changes) = count_in_order(&all, &order, |k| t(600 + k as i64));
+            let locks: Vec<_> = changes.iter().filter(|c| matches!(c, LockChange::Locked { .. })).collect();
+            assert_eq!(locks.len(), 1, "order {order:?}");
+            assert_eq!(row.account_locked_at, Some(t(603)), "locked by the 4th change, order {order:?}");
+            assert_eq!(row.account_lock_violation, Some(4), "the 4th in time, order {order:?}");
+            assert_eq!(row.report_violations, 5);
+        }
+    }
+
+    #[test]
+    fn r12_settle_locks_interactions_again_after_the_first_lock_ended() {
+        // Days 1-4 lock until 34; 10, 20, 33 fall in that lock and do not extend it; day 34
+        // (the lock has ended) has 10, 20, 33 and 34 within 30 days: a second lock to 64.
+        // Days 70-72 are 3 within 30 days (34 is 36 days before 70): no third.
+        let days = [1, 2, 3, 4, 10, 20, 33, 34, 70, 71, 72];
+        let all: Vec<_> = days.iter().map(|d| counted(*d, ViolationScope::Interaction, *d)).collect();
+        let locks = interaction_locks(&all);
+        let spans: Vec<_> = locks.iter().map(|l| (l.violation, l.from, l.until)).collect();
+        assert_eq!(spans, vec![(4, t(4), t(34)), (34, t(34), t(64))]);
+
+        // Counted as they arrive: each lock begins once, at its 4th.
+        let (row, changes) = count_in_order(&all, &days, |k| t(days[k]));
+        let locked: Vec<_> = changes
+            .iter()
+            .map(|c| match c {
+                LockChange::Locked { violation, .. } => *violation,
+                LockChange::Lifted { .. } => panic!("nothing lifts: {c:?}"),
+            })
+            .collect();
+        assert_eq!(locked, vec![4, 34]);
+        assert_eq!(row.interaction_locked_until, Some(t(64)));
+        // The same up to day 34 counted newest first on day 40: the first lock has ended, the
+        // second is in force. (On the way the partial facts call for other locks; the end
+        // state is the same.)
+        let reverse = [34, 33, 20, 10, 4, 3, 2, 1];
+        let (row, changes) = count_in_order(&all, &reverse, |_| t(40));
+        assert_eq!((row.interaction_locked_until, row.interaction_lock_violation), (Some(t(64)), Some(34)));
+        assert!(matches!(changes.last(), Some(LockChange::Locked { violation: 34, .. })));
+        // A third run of four within 30 days after the second lock has ended locks again.
+        let more: Vec<_> =
+            [64, 80, 90].iter().map(|d| counted(*d, ViolationScope::Interaction, *d)).chain(all.clone()).collect();
+        let spans: Vec<_> = interaction_locks_sorted(&more).iter().map(|l| (l.violation, l.until)).collect();
+        assert_eq!(spans, vec![(4, t(34)), (34, t(64)), (72, t(102))], "64, 70, 71, 72 lock on day 72");
+    }
+
+    fn interaction_locks_sorted(all: &[Counted]) -> Vec<InteractionLock> {
+        let mut all = all.to_vec();
+        all.sort_by_key(|c| (c.at, c.id));
+        interaction_locks(&all)
+    }
+
+    #[test]
+    fn r12_settle_dismissing_the_fourth_moves_the_interaction_lock_to_a_later_window_or_lifts_it() {
+        // Days 0-3 lock until 33; day 10 falls in it.
+        let mut all: Vec<_> = [0, 1, 2, 3, 10].iter().map(|d| counted(*d, ViolationScope::Interaction, *d)).collect();
+        let mut row = StandingRow::new("rp_x", t(0));
+        settle(&mut row, &all, 0, Trigger::Counted, t(11), t(11));
+        assert_eq!((row.interaction_locked_until, row.interaction_lock_violation), (Some(t(33)), Some(3)));
+
+        // Day 3 dismissed: 0, 1, 2 and 10 are 4 within 30 days; the lock follows day 10.
+        all.retain(|c| c.id != 3);
+        let changes = settle(&mut row, &all, 0, Trigger::Dismissed, t(12), t(12));
+        assert_eq!((row.interaction_locked_until, row.interaction_lock_violation), (Some(t(40)), Some(10)));
+        assert!(matches!(changes[..], [LockChange::Locked { scope: LockScope::Interaction, violation: 10, .. }]));
+
+        // Day 0 dismissed too: no window holds 4; the lock is lifted.
+        all.retain(|c| c.id != 0);
+        let changes = settle(&mut row, &all, 0, Trigger::Dismissed, t(13), t(13));
+        assert_eq!((row.interaction_locked_until, row.interaction_lock_violation), (None, None));
+        assert!(
+            matches!(&changes[..], [LockChange::Lifted { scope: LockScope::Interaction, why }] if why.contains("after a dismissal"))
+        );
+        assert!(!row.standing(t(13)).interaction_locked);
+    }
+
+    #[test]
+    fn r12_settle_updated_at_is_the_commit_time_and_the_receive_time_counts() {
+        // Received on day 1, committed on day 9 after a backlog.
+        let mut row = StandingRow::new("rp_x", t(0));
+        let all = [counted(1, ViolationScope::Interaction, 1)];
+        settle(&mut row, &all, 0, Trigger::Counted, t(1), t(9));
+        assert_eq!(row.updated_at, t(9));
+        assert_eq!(row.interaction_times, vec![t(1)]);
+        assert_eq!(row.standing(t(30)).interaction_violations, 1);
+        assert_eq!(row.standing(t(31)).interaction_violations, 0, "the window counts from the receive time");
+    }
 }
