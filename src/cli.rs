@@ -88,7 +88,8 @@ const SANCTIONS_ABOUT: &str = "Sanctions under R12 of Decision 30/2022, on the c
     that violate the rules more than 3 times within 30 days lock the account's interactions for 30 days from the \
     4th. While locked, reports (or interactions) are still stored but refused with account_locked \
     (interaction_locked). Violations the gateway is unsure of wait for review and never count until confirmed. \
-    Dismissing a counted violation reverses it; if the count falls below 4, the lock is lifted. A lift resets the \
+    Locks are recomputed from the counted violations after every change, whatever order they were confirmed in. \
+    Dismissing a counted violation reverses it; if no lock is called for any more, the lock is lifted. A lift resets the \
     counting: what was sent before it is forgiven.\n\n\
     Every change records --actor (default $USER), the time and --why; reporters appear only as their \
     pseudonymous reporter_ref. Output is JSON (list: one reporter per line). Exit 0 on success, 2 on bad input \

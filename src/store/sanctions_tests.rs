@@ -281,8 +281,157 @@ async fn r12_concurrent_violations_of_one_reporter_serialise_into_one_lock_at_th
     assert_eq!(s.standing.report_violations, 10);
     let locks = events(&s, EventAction::Lock);
     assert_eq!(locks.len(), 1, "exactly one lock");
-    // Ids follow the order the writer applied them: the lock is the 4th applied.
-    let mut ids: Vec<i64> = s.violations.iter().map(|v| v.id).collect();
-    ids.sort();
-    assert_eq!(locks[0].violation_id, Some(ids[3]));
+    // Whatever order the writer applied them in, the lock is the 4th in time (R12 counts
+    // facts, not the order of changes): the violation received on day 3.
+    let fourth = s.violations.iter().find(|v| v.at == day(3)).unwrap().id;
+    assert_eq!(locks[0].violation_id, Some(fourth));
+    assert_eq!(s.standing.account_lock_violation, Some(fourth));
+}
+
+/// Commits `days` as violations waiting for review (the gateway was unsure), then confirms
+/// them in `order` (indexes into `days`), change `k` at `confirm_at(k)`; returns the
+/// violation ids by index of `days`.
+async fn confirm_in_order(
+    store: &Store,
+    reporter: &str,
+    scope: ViolationScope,
+    days: &[i64],
+    order: &[usize],
+    confirm_at: impl Fn(usize) -> DateTime<Utc>,
+) -> Vec<i64> {
+    let kind = if scope == ViolationScope::Report { Kind::Report } else { Kind::Interaction };
+    for d in days {
+        commit(store, record(reporter, kind, day(*d), Some((false, scope)))).await;
+    }
+    let s = sanctions(store, reporter).await;
+    let ids: Vec<i64> = days.iter().map(|d| s.violations.iter().find(|v| v.at == day(*d)).unwrap().id).collect();
+    for (k, i) in order.iter().enumerate() {
+        store.confirm_violation(ids[*i], change("lan", "checked", confirm_at(k))).await.unwrap();
+    }
+    ids
+}
+
+#[tokio::test]
+async fn r12_interaction_lock_is_the_same_whatever_order_staff_confirm_in() {
+    let (_dir, store) = open().await;
+    // Sent on days 1-4, confirmed on day 5 (an hour apart) in several orders; newest first
+    // (4321) is the order the admin API lists them in.
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
+        let reporter = format!("rp_o{}", order.iter().map(|i| i.to_string()).collect::<String>());
+        let confirm_at = |k: usize| day(5) + Duration::hours(k as i64);
+        let ids =
+            confirm_in_order(&store, &reporter, ViolationScope::Interaction, &[1, 2, 3, 4], &order, confirm_at).await;
+        let s = sanctions(&store, &reporter).await;
+        assert_eq!(s.standing.interaction_locked_until, Some(day(34)), "order {order:?}");
+        assert_eq!(s.standing.interaction_lock_violation, Some(ids[3]), "the 4th in time, order {order:?}");
+        assert!(store.standing(&reporter, day(6)).await.unwrap().interaction_locked, "order {order:?}");
+        assert!(!store.standing(&reporter, day(34)).await.unwrap().interaction_locked, "order {order:?}");
+        let locks = events(&s, EventAction::Lock);
+        assert_eq!(locks.len(), 1, "order {order:?}");
+        assert_eq!((locks[0].violation_id, locks[0].actor.as_str()), (Some(ids[3]), "lan"));
+        assert_eq!(locks[0].at, confirm_at(3), "locked by the change that completed the four");
+    }
+}
+
+#[tokio::test]
+async fn r12_account_lock_is_the_same_whatever_order_staff_confirm_in() {
+    let (_dir, store) = open().await;
+    // Report violations count for life: days 0-400, confirmed on day 500 in several orders.
+    let days = [0, 100, 200, 300, 400];
+    for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 4, 0, 3, 2]] {
+        let reporter = format!("rp_a{}", order.iter().map(|i| i.to_string()).collect::<String>());
+        let confirm_at = |k: usize| day(500) + Duration::hours(k as i64);
+        let ids = confirm_in_order(&store, &reporter, ViolationScope::Report, &days, &order, confirm_at).await;
+        let s = sanctions(&store, &reporter).await;
+        assert!(s.standing.account_locked, "order {order:?}");
+        assert_eq!(s.standing.account_lock_violation, Some(ids[3]), "the 4th in time, order {order:?}");
+        assert_eq!(s.standing.account_locked_at, Some(confirm_at(3)), "order {order:?}");
+        assert_eq!(s.standing.report_violations, 5);
+        // The audit keeps what was the 4th when the lock began (one lock, by the 4th change);
+        // the standing follows the facts as they are now.
+        let locks = events(&s, EventAction::Lock);
+        assert_eq!(locks.len(), 1, "order {order:?}");
+        assert_eq!(locks[0].at, confirm_at(3), "order {order:?}");
+    }
+}
+
+#[tokio::test]
+async fn r12_interactions_lock_again_after_the_first_lock_has_ended() {
+    let (_dir, store) = open().await;
+    for d in [1, 2, 3, 4] {
+        violate(&store, "rp_2", ViolationScope::Interaction, day(d)).await;
+    }
+    assert_eq!(store.standing("rp_2", day(4)).await.unwrap().interaction_violations, 4);
+    // During the lock (to day 34): counted, no extension.
+    for d in [10, 20, 33] {
+        violate(&store, "rp_2", ViolationScope::Interaction, day(d)).await;
+    }
+    let s = sanctions(&store, "rp_2").await;
+    assert_eq!(s.standing.interaction_locked_until, Some(day(34)));
+    assert_eq!(events(&s, EventAction::Lock).len(), 1);
+    assert!(!store.standing("rp_2", day(34)).await.unwrap().interaction_locked, "the first lock has ended");
+    // Day 34: 10, 20, 33 and 34 within 30 days, and no lock in force: locked again to day 64.
+    violate(&store, "rp_2", ViolationScope::Interaction, day(34)).await;
+    let s = sanctions(&store, "rp_2").await;
+    assert_eq!(s.standing.interaction_locked_until, Some(day(64)));
+    let fourth = s.violations.iter().find(|v| v.at == day(34)).unwrap().id;
+    assert_eq!(s.standing.interaction_lock_violation, Some(fourth));
+    let locks = events(&s, EventAction::Lock);
+    assert_eq!(locks.len(), 2);
+    assert_eq!(locks[0].violation_id, Some(fourth), "newest first");
+    assert!(store.standing("rp_2", day(63)).await.unwrap().interaction_locked);
+    assert!(!store.standing("rp_2", day(64)).await.unwrap().interaction_locked);
+}
+
+#[tokio::test]
+async fn r12_dismissing_the_fourth_moves_the_interaction_lock_to_a_later_window_that_still_holds_four() {
+    let (_dir, store) = open().await;
+    for d in [0, 1, 2, 3, 10] {
+        violate(&store, "rp_w", ViolationScope::Interaction, day(d)).await;
+    }
+    let s = sanctions(&store, "rp_w").await;
+    assert_eq!(s.standing.interaction_locked_until, Some(day(33)), "days 0-3; day 10 does not extend it");
+    let id_of = |s: &ReporterSanctions, d: i64| s.violations.iter().find(|v| v.at == day(d)).unwrap().id;
+    assert_eq!(s.standing.interaction_lock_violation, Some(id_of(&s, 3)));
+
+    // Day 3 was no violation: 0, 1, 2 and 10 are still 4 within 30 days; the lock follows them.
+    let dismissed = store.dismiss_violation(id_of(&s, 3), change("minh", "quoted someone", day(11))).await.unwrap();
+    assert!(dismissed.standing.interaction_locked);
+    assert_eq!(dismissed.standing.interaction_locked_until, Some(day(40)));
+    assert_eq!(dismissed.standing.interaction_lock_violation, Some(id_of(&s, 10)));
+    let after = sanctions(&store, "rp_w").await;
+    let locks = events(&after, EventAction::Lock);
+    assert_eq!(locks.len(), 2);
+    assert_eq!((locks[0].actor.as_str(), locks[0].violation_id), ("minh", Some(id_of(&s, 10))));
+    assert!(events(&after, EventAction::Lift).is_empty(), "the lock never stopped");
+    assert!(store.standing("rp_w", day(39)).await.unwrap().interaction_locked);
+
+    // Day 0 too: no 30 days hold 4 any more; the lock is lifted in the dismissing actor's name.
+    let dismissed = store.dismiss_violation(id_of(&s, 0), change("minh", "a quote again", day(12))).await.unwrap();
+    assert!(!dismissed.standing.interaction_locked);
+    assert_eq!(dismissed.standing.interaction_locked_until, None);
+    let after = sanctions(&store, "rp_w").await;
+    let lifts = events(&after, EventAction::Lift);
+    assert_eq!(lifts.len(), 1);
+    assert_eq!((lifts[0].actor.as_str(), lifts[0].scope), ("minh", Some(LockScope::Interaction)));
+    assert!(lifts[0].why.contains("automatic"));
+}
+
+#[tokio::test]
+async fn r12_updated_at_is_when_the_change_was_committed_so_the_list_is_most_recently_changed_first() {
+    let (_dir, store) = open().await;
+    // Stored times have microseconds.
+    let before = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+    // A fresh message, then one received long before it that waited in a backlog.
+    violate(&store, "rp_b_fresh", ViolationScope::Report, before - Duration::minutes(1)).await;
+    violate(&store, "rp_a_backlog", ViolationScope::Report, before - Duration::days(2)).await;
+    let listed = store.list_sanctions(&SanctionFilter::default()).await.unwrap();
+    let order: Vec<&str> = listed.iter().map(|r| r.reporter_ref.as_str()).collect();
+    assert_eq!(order, ["rp_a_backlog", "rp_b_fresh"], "the backlog's change is the most recent");
+    let backlog = &listed[0];
+    assert!(backlog.updated_at >= before, "the writer's clock, not the receive time");
+    assert!(backlog.updated_at >= listed[1].updated_at);
+    // The violation itself keeps its receive time, for counting.
+    let s = sanctions(&store, "rp_a_backlog").await;
+    assert_eq!(s.violations[0].at, before - Duration::days(2));
 }

@@ -48,7 +48,7 @@ pub(super) async fn apply(
 
 /// The gateway's own findings, for records committed in this batch (new ones only, so a
 /// re-commit counts nothing twice). The event time is the message's receive time, so
-/// re-processing reproduces the same standing.
+/// re-processing reproduces the same standing; `updated_at` is the writer's clock.
 pub(super) async fn record_violations(conn: &mut SqliteConnection, records: &[&NewRecord]) -> Result<(), StoreError> {
     for record in records {
         let Some(violation) = &record.violation else { continue };
@@ -76,7 +76,7 @@ pub(super) async fn record_violations(conn: &mut SqliteConnection, records: &[&N
         let Some(id) = inserted else { continue };
         event(conn, &record.reporter_ref, &change, EventAction::Violation, None, Some(id), &change.why).await?;
         let trigger = match state {
-            ViolationState::Counted => Trigger::Counted(Counted { id, scope: violation.scope, at: record.received_at }),
+            ViolationState::Counted => Trigger::Counted,
             _ => Trigger::Other,
         };
         settle_reporter(conn, &record.reporter_ref, &change, trigger).await?;
@@ -100,8 +100,7 @@ async fn confirm_violation(
 ) -> Result<SanctionChange, SanctionError> {
     set_state(conn, violation.id, ViolationState::Counted).await?;
     event(conn, &violation.reporter_ref, change, EventAction::Confirm, None, Some(violation.id), &change.why).await?;
-    let trigger = Trigger::Counted(Counted { id: violation.id, scope: violation.scope, at: violation.at });
-    let row = settle_reporter(conn, &violation.reporter_ref, change, trigger).await?;
+    let row = settle_reporter(conn, &violation.reporter_ref, change, Trigger::Counted).await?;
     Ok(SanctionChange {
         violation: super::sanctions::violation(&mut *conn, violation.id).await?,
         standing: row.view(change.at),
@@ -218,7 +217,7 @@ async fn report(
         }
     };
     event(conn, &reporter_ref, change, EventAction::Report, None, Some(id), &change.why).await?;
-    let row = settle_reporter(conn, &reporter_ref, change, Trigger::Counted(Counted { id, scope, at })).await?;
+    let row = settle_reporter(conn, &reporter_ref, change, Trigger::Counted).await?;
     Ok(SanctionChange {
         violation: super::sanctions::violation(&mut *conn, id).await?,
         standing: row.view(change.at),
@@ -248,7 +247,9 @@ async fn settle_reporter(
             .bind(reporter_ref)
             .fetch_one(&mut *conn)
             .await?;
-    let changes = settle(&mut row, &counted, review as u32, trigger, change.at);
+    // `updated_at` is the writer's clock: the gateway's change time is the message's receive
+    // time, which a processing backlog puts in the past.
+    let changes = settle(&mut row, &counted, review as u32, trigger, change.at, Utc::now());
     write_row(conn, &row).await?;
     for lock in changes {
         match lock {
