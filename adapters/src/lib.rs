@@ -11,6 +11,7 @@
 pub mod app;
 pub mod attachment;
 pub mod category;
+pub mod chat;
 pub mod error;
 pub mod geo;
 pub mod identity;
