@@ -35,9 +35,16 @@ pub enum ChatKind {
     Message(ChatMessage),
     /// A comment on a Page post (Facebook `feed`): added or edited carry the text; removed
     /// is noted on the draft or record.
-    Comment { post_id: String, verb: CommentVerb, message: ChatMessage },
+    Comment {
+        post_id: String,
+        verb: CommentVerb,
+        message: ChatMessage,
+    },
     /// A tapped button (Facebook postback, quick reply without text): its payload.
-    Postback { payload: String, title: Option<String> },
+    Postback {
+        payload: String,
+        title: Option<String>,
+    },
     /// A sticker alone, a reaction: no record (SPEC §8).
     Sticker,
     Reaction,
@@ -46,9 +53,13 @@ pub enum ChatKind {
     /// Delivery and read receipts.
     Receipt,
     /// Follow / unfollow of the Zalo OA.
-    Follow { follows: bool },
+    Follow {
+        follows: bool,
+    },
     /// An event kind the gateway does not use; kept raw and counted.
-    Other { name: String },
+    Other {
+        name: String,
+    },
 }
 
 /// Facebook `feed` verbs the gateway distinguishes.
