@@ -25,3 +25,4 @@ pub mod scope;
 pub mod text;
 pub mod triage;
 pub mod urgency;
+pub mod zalo;
