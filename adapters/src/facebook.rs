@@ -680,6 +680,24 @@ mod tests {
     }
 
     #[test]
+    fn page_comment_is_an_echo_by_entry_id_without_a_configured_page() {
+        let body = r#"{"object":"page","entry":[{"id":1029384756,"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"1_2","post_id":"1029384756_1","from":{"id":"1029384756"},"message":"x"}}]}]}"#;
+        let events = parse(body.as_bytes(), None).unwrap();
+        assert_eq!(events[0].kind, ChatKind::Echo);
+        let other_page = parse(body.replace("{\"id\":1029384756,", "{\"id\":5,").as_bytes(), None).unwrap();
+        assert!(matches!(other_page[0].kind, ChatKind::Comment { .. }), "{other_page:?}");
+    }
+
+    #[test]
+    fn comment_verbs_outside_add_edited_remove_are_other() {
+        let body = r#"{"object":"page","entry":[{"changes":[{"field":"feed","value":{"item":"comment","verb":"edit","comment_id":"1_2"}},{"field":"mention","value":{}}]}]}"#;
+        let events = parse(body.as_bytes(), Some("9")).unwrap();
+        assert_eq!(events[0].kind, ChatKind::Other { name: "comment:edit".to_owned() });
+        assert_eq!(events[0].message_id, "comment:edit:1_2");
+        assert_eq!(events[1].kind, ChatKind::Other { name: "mention".to_owned() });
+    }
+
+    #[test]
     fn unknown_fields_and_event_kinds_are_tolerated() {
         let body = r#"{"object":"page","new_field":1,"entry":[{"id":"9","time":1,"x":{},"messaging":[{"sender":{"id":"1"},"timestamp":5,"optin":{"ref":"a"}}]}]}"#;
         let events = parse(body.as_bytes(), None).unwrap();
