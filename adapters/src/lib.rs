@@ -13,6 +13,7 @@ pub mod attachment;
 pub mod category;
 pub mod chat;
 pub mod error;
+pub mod facebook;
 pub mod geo;
 pub mod identity;
 pub mod improper;
