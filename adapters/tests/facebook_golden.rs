@@ -1,117 +1,20 @@
-//! Golden corpus of the Facebook Page webhook (golden.rs's habits): every
-//! `fixtures/facebook/NAME.json` is a body exactly as Meta posts it, parsed with
-//! [`facebook::parse`] and rendered as JSON by [`render`], compared byte for byte with
-//! `NAME.expected.json`.
-//!
-//! On a mismatch the actual output is written to `NAME.failed` beside the fixture;
-//! `UPDATE_GOLDEN=1` rewrites the expectations after a deliberate change. The suite must run
-//! at least one fixture, so an empty or misnamed folder cannot pass. `ChatEvent` is not
-//! `Serialize` (it is an internal shape), so the rendering is written here, field by field.
+//! Golden corpus of the Facebook Page webhook: every `fixtures/facebook/NAME.json` is a body
+//! exactly as Meta posts it, parsed with [`facebook::parse`] and rendered as JSON, compared
+//! byte for byte with `NAME.expected.json` (the harness in `support/golden.rs`).
 
-use std::path::{Path, PathBuf};
+#[path = "support/golden.rs"]
+mod golden;
 
-use chrono::SecondsFormat;
-use hue_intake_adapters::chat::{ChatEvent, ChatKind, ChatMessage, CommentVerb};
 use hue_intake_adapters::facebook;
-use serde_json::{Value, json};
 
 const PAGE_ID: &str = "1029384756";
 
-fn render_message(m: &ChatMessage) -> Value {
-    json!({
-        "text": m.text,
-        "attachments": m.attachments.iter().map(|a| json!({
-            "kind": a.kind.as_str(),
-            "url": a.url,
-            "name": a.name,
-        })).collect::<Vec<_>>(),
-        "location": m.location.map(|c| json!({"lat": c.lat, "lon": c.lon})),
-        "reply_to": m.reply_to,
-        "quick_reply": m.quick_reply,
-    })
-}
-
-fn render_kind(kind: &ChatKind) -> Value {
-    match kind {
-        ChatKind::Message(m) => json!({"type": "message", "message": render_message(m)}),
-        ChatKind::Comment { post_id, verb, message } => json!({
-            "type": "comment",
-            "post_id": post_id,
-            "verb": match verb {
-                CommentVerb::Add => "add",
-                CommentVerb::Edited => "edited",
-                CommentVerb::Remove => "remove",
-            },
-            "message": render_message(message),
-        }),
-        ChatKind::Postback { payload, title } => json!({"type": "postback", "payload": payload, "title": title}),
-        ChatKind::Sticker => json!({"type": "sticker"}),
-        ChatKind::Reaction => json!({"type": "reaction"}),
-        ChatKind::Echo => json!({"type": "echo"}),
-        ChatKind::Receipt => json!({"type": "receipt"}),
-        ChatKind::Follow { follows } => json!({"type": "follow", "follows": follows}),
-        ChatKind::Other { name } => json!({"type": "other", "name": name}),
-    }
-}
-
-fn render(event: &ChatEvent) -> Value {
-    json!({
-        "channel": event.channel.as_str(),
-        "message_id": event.message_id,
-        "sender": event.sender,
-        "sender_name": event.sender_name,
-        "sent_at": event.sent_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        "has_content": event.has_content(),
-        "kind": render_kind(&event.kind),
-    })
-}
-
 fn parse(raw: &[u8]) -> Result<String, String> {
     let events = facebook::parse(raw, Some(PAGE_ID)).map_err(|e| format!("refused: {} at {}", e.detail, e.pointer))?;
-    let mut out = serde_json::to_string_pretty(&events.iter().map(render).collect::<Vec<_>>()).unwrap();
-    out.push('\n');
-    Ok(out)
+    Ok(golden::pretty(&golden::render_events(&events)))
 }
 
 #[test]
 fn facebook_golden() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/facebook");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json"))
-        .collect();
-    inputs.sort();
-    for input in inputs {
-        ran += 1;
-        let raw = std::fs::read(&input).unwrap();
-        let actual = parse(&raw).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
-        let expected_path = sibling(&input, "expected.json");
-        if update {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        let failed_path = sibling(&input, "failed");
-        if expected == actual {
-            let _ = std::fs::remove_file(&failed_path);
-        } else {
-            std::fs::write(&failed_path, &actual).unwrap();
-            failures.push(format!("diff {} {}", expected_path.display(), failed_path.display()));
-        }
-    }
-    assert!(ran > 0, "no fixtures ran in {}", dir.display());
-    assert!(
-        failures.is_empty(),
-        "golden mismatches (UPDATE_GOLDEN=1 rewrites after a deliberate change):\n{}",
-        failures.join("\n")
-    );
-}
-
-fn sibling(input: &Path, suffix: &str) -> PathBuf {
-    let stem = input.file_stem().unwrap().to_string_lossy();
-    input.with_file_name(format!("{stem}.{suffix}"))
+    golden::run_suite("facebook", |name, raw| parse(raw).unwrap_or_else(|e| panic!("{name}: {e}")));
 }

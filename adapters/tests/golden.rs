@@ -8,7 +8,8 @@
 //! Inputs named `night-*` are received at 01:12 local time (R2), the others at 10:12; inputs
 //! named `locked-*` come from a reporter whose account is locked (R12).
 
-use std::path::{Path, PathBuf};
+#[path = "support/golden.rs"]
+mod golden;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -56,52 +57,16 @@ fn normalize(channel: Channel, name: &str, raw: &[u8]) -> Result<String, String>
 }
 
 fn run_suite(channel: Channel) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(channel.as_str());
     let schema: serde_json::Value = serde_json::from_str(hue_intake_schemas::REPORT_SCHEMA_JSON).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut ran = 0;
-    let mut failures = Vec::new();
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json"))
-        .collect();
-    inputs.sort();
-    for input in inputs {
-        ran += 1;
-        let name = input.file_stem().unwrap().to_string_lossy().into_owned();
-        let raw = std::fs::read(&input).unwrap();
-        let actual = normalize(channel, &name, &raw).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+    golden::run_suite(channel.as_str(), |name, raw| {
+        let actual = normalize(channel, name, raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         let value: serde_json::Value = serde_json::from_str(&actual).unwrap();
         let errors: Vec<String> =
             validator.iter_errors(&value).map(|e| format!("{e} at {}", e.instance_path())).collect();
-        assert!(errors.is_empty(), "{}: output violates the schema: {errors:#?}", input.display());
-        let expected_path = sibling(&input, "expected.json");
-        if update {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        let failed_path = sibling(&input, "failed");
-        if expected == actual {
-            let _ = std::fs::remove_file(&failed_path);
-        } else {
-            std::fs::write(&failed_path, &actual).unwrap();
-            failures.push(format!("diff {} {}", expected_path.display(), failed_path.display()));
-        }
-    }
-    assert!(ran > 0, "no fixtures ran in {}", dir.display());
-    assert!(
-        failures.is_empty(),
-        "golden mismatches (UPDATE_GOLDEN=1 rewrites after a deliberate change):\n{}",
-        failures.join("\n")
-    );
-}
-
-fn sibling(input: &Path, suffix: &str) -> PathBuf {
-    let stem = input.file_stem().unwrap().to_string_lossy();
-    input.with_file_name(format!("{stem}.{suffix}"))
+        assert!(errors.is_empty(), "{name}: output violates the schema: {errors:#?}");
+        actual
+    });
 }
 
 #[test]
