@@ -114,3 +114,29 @@ impl ChatEvent {
         }
     }
 }
+
+/// Equality that takes the same time wherever the inputs differ, and hides their lengths:
+/// both sides are MACed under a fixed key and the tags compared with `verify_slice`. For the
+/// secrets and signatures the platforms send (verify tokens, signature digests).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use hmac::{Hmac, KeyInit, Mac};
+    let tag = |bytes: &[u8]| {
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"hue-intake constant-time comparison")
+            .expect("HMAC takes keys of any length");
+        mac.update(bytes);
+        mac
+    };
+    let expected = tag(b).finalize().into_bytes();
+    tag(a).verify_slice(&expected).is_ok()
+}
+
+/// A coordinate as the platforms send it: a JSON number, or a decimal string (Zalo's habit);
+/// `None` for anything else or a non-finite value. Range checks are the caller's.
+pub(crate) fn coordinate_value(value: &serde_json::Value) -> Option<f64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|v| v.is_finite())
+}

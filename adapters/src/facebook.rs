@@ -28,7 +28,9 @@ use hue_intake_schemas::{Channel, MediaKind};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::chat::{ChatAttachment, ChatEvent, ChatKind, ChatMessage, CommentVerb, Coordinates};
+use crate::chat::{
+    ChatAttachment, ChatEvent, ChatKind, ChatMessage, CommentVerb, Coordinates, constant_time_eq, coordinate_value,
+};
 use crate::error::{InputError, Refusal};
 
 /// The header Meta signs its POSTs with.
@@ -109,19 +111,6 @@ pub fn verify_handshake(query: &str, verify_token: &str) -> Option<String> {
         return None;
     }
     challenge.filter(|c| !c.is_empty())
-}
-
-/// Equality that takes the same time wherever the inputs differ, and hides their lengths:
-/// both sides are MACed under a fixed key and the tags compared with `verify_slice`.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let tag = |bytes: &[u8]| {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"hue-intake facebook verify token")
-            .expect("HMAC takes keys of any length");
-        mac.update(bytes);
-        mac
-    };
-    let expected = tag(b).finalize().into_bytes();
-    tag(a).verify_slice(&expected).is_ok()
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -340,12 +329,10 @@ fn message_kind(message: &Map<String, Value>, at: &str) -> Result<ChatKind, Inpu
 
 fn coordinate(value: Option<&Value>, at: &str, limit: f64) -> Result<f64, InputError> {
     let number = match value {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
         None | Some(Value::Null) => return Err(missing(at, "a coordinate is missing")),
-        Some(_) => None,
+        Some(v) => coordinate_value(v),
     };
-    number.filter(|n| n.is_finite() && n.abs() <= limit).ok_or_else(|| invalid(at, "not a coordinate in range"))
+    number.filter(|n| n.abs() <= limit).ok_or_else(|| invalid(at, "not a coordinate in range"))
 }
 
 // ----- Page feed changes -----

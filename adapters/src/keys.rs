@@ -54,12 +54,15 @@ impl<'a> Keyed<'a> {
         // Proper names (capitalised) and the gateway's own placeholders ("[số điện thoại]")
         // are often written with diacritics by someone else; only the citizen's own words
         // tell how they type.
+        let placeholders = placeholder_spans(text);
+        let in_placeholder = |at: usize| {
+            let i = placeholders.partition_point(|&(open, _)| open < at);
+            i > 0 && at < placeholders[i - 1].1
+        };
         let own: Vec<&String> = words
             .iter()
             .filter(|(s, _, k)| {
-                k.chars().any(char::is_alphabetic)
-                    && !text[*s..].starts_with(char::is_uppercase)
-                    && !in_placeholder(text, *s)
+                k.chars().any(char::is_alphabetic) && !text[*s..].starts_with(char::is_uppercase) && !in_placeholder(*s)
             })
             .map(|(_, _, k)| k)
             .collect();
@@ -87,12 +90,24 @@ impl<'a> Keyed<'a> {
     }
 }
 
-/// Whether byte `at` lies inside one of the gateway's placeholders (`[số điện thoại]`,
-/// `[email]`, `[họ tên]`): after a `[` with no `]` between.
-fn in_placeholder(text: &str, at: usize) -> bool {
-    let before = &text[..at];
-    before.rfind('[').is_some_and(|open| !before[open..].contains(']'))
-        && text[at..].find(']').is_some_and(|close| !text[at..at + close].contains('['))
+/// Byte ranges `[` .. `]` of the gateway's placeholders (`[số điện thoại]`, `[email]`,
+/// `[họ tên]`) and any other bracketed text, innermost pairs, in text order: found in one pass
+/// so the check per word stays cheap on long texts.
+fn placeholder_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut open = None;
+    for (i, c) in text.char_indices() {
+        match c {
+            '[' => open = Some(i),
+            ']' => {
+                if let Some(start) = open.take() {
+                    spans.push((start, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    spans
 }
 
 /// Byte spans of words: runs of letters, digits and combining marks. Letters and digits are

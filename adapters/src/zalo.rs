@@ -20,9 +20,9 @@ use chrono::{DateTime, Duration, Utc};
 use hue_intake_schemas::{Channel, MediaKind};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use crate::chat::{ChatAttachment, ChatEvent, ChatKind, ChatMessage, Coordinates};
+use crate::attachment::hex;
+use crate::chat::{ChatAttachment, ChatEvent, ChatKind, ChatMessage, Coordinates, constant_time_eq, coordinate_value};
 use crate::error::{InputError, Refusal};
 
 /// The header Zalo signs its webhook calls with.
@@ -73,9 +73,9 @@ pub fn verify_signature(
     hasher.update(raw_body);
     hasher.update(timestamp.as_bytes());
     hasher.update(oa_secret_key);
-    let expected = lower_hex(&hasher.finalize());
+    let expected = hex(&hasher.finalize());
     let given = given.to_ascii_lowercase();
-    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+    if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
         return Err(SignatureError::Mismatch);
     }
 
@@ -260,15 +260,13 @@ fn read_message(body: &Value) -> Result<(ChatMessage, bool), InputError> {
 fn coordinate(item: &Value, axis: &str, limit: f64, at: &str) -> Result<f64, InputError> {
     let pointer = format!("{at}/payload/coordinates/{axis}");
     let value = match item.pointer(&format!("/payload/coordinates/{axis}")) {
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
-        Some(Value::Number(n)) => n.as_f64(),
         None | Some(Value::Null) => {
             return Err(InputError::new(Refusal::Missing, pointer, format!("a location needs its {axis}")));
         }
-        Some(_) => None,
+        Some(v) => coordinate_value(v),
     };
     value
-        .filter(|v| v.is_finite() && v.abs() <= limit)
+        .filter(|v| v.abs() <= limit)
         .ok_or_else(|| InputError::new(Refusal::Invalid, pointer, format!("{axis} must be a number within ±{limit}")))
 }
 
@@ -315,16 +313,6 @@ fn millis(text: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     DateTime::from_timestamp_millis(text.parse().ok()?)
-}
-
-fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
 }
 
 #[cfg(test)]
