@@ -33,6 +33,9 @@ pub struct Config {
     pub geo: Geo,
     pub sink: Sink,
     pub log: Log,
+    pub chat: Chat,
+    pub facebook: Facebook,
+    pub zalo: Zalo,
     #[serde(default)]
     pub clients: BTreeMap<String, Client>,
     /// Staff and the case system on the admin API (R12 sanctions).
@@ -102,6 +105,59 @@ pub struct Sink {
 #[serde(rename_all = "snake_case")]
 pub enum SinkKind {
     File,
+}
+
+/// Assembly, media fetching and replies of the chat channels (Facebook, Zalo).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chat {
+    pub quiet_secs: u64,
+    pub max_draft_secs: u64,
+    pub max_webhook_bytes: usize,
+    pub fetch_attempts: u32,
+    pub fetch_timeout_secs: u64,
+    pub send_attempts: u32,
+    pub send_timeout_secs: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+}
+
+/// The Facebook Page. The webhook is on when `app_secret` and `verify_token` are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facebook {
+    pub page_id: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub page_access_token: Option<String>,
+    pub graph_base_url: String,
+    pub graph_version: String,
+}
+
+impl Facebook {
+    pub fn webhook_enabled(&self) -> bool {
+        self.app_secret.is_some() && self.verify_token.is_some()
+    }
+}
+
+/// The Zalo Official Account. The webhook is on when `app_id` and `oa_secret_key` are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zalo {
+    pub app_id: Option<String>,
+    pub oa_secret_key: Option<String>,
+    pub app_secret_key: Option<String>,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub signature_freshness_secs: u64,
+    pub openapi_base_url: String,
+    pub oauth_base_url: String,
+}
+
+impl Zalo {
+    pub fn webhook_enabled(&self) -> bool {
+        self.app_id.is_some() && self.oa_secret_key.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

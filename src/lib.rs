@@ -9,12 +9,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod http;
 pub mod ids;
 pub mod media_store;
+pub mod net;
 pub mod pipeline;
 pub mod seal;
 pub mod store;

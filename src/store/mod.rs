@@ -7,6 +7,7 @@
 //! What "committed" means is the backend's promise: when `receive` returns `Stored`, the
 //! message survives a crash, and only then may anyone answer 2xx.
 
+pub mod chat;
 pub mod sanctions;
 #[cfg(test)]
 mod sanctions_tests;
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 use hue_intake_schemas::{Channel, Disposition, Kind};
 use uuid::Uuid;
 
-pub use sqlite::{SqliteStore, Wakes};
+pub use sqlite::{SqliteStore, Wakes, WriteFn};
 
 use sanctions::{
     Change, LockScope, ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter, Standing,
@@ -122,6 +123,20 @@ pub struct Processed {
     pub done: Vec<i64>,
     /// Authentic messages that could not be processed: kept raw with the reason (no payload text).
     pub quarantined: Vec<(i64, String)>,
+    /// Chat events, drafts, fetches and replies that follow from this batch.
+    pub chat: chat::ChatChanges,
+    /// Quarantined messages sent back to the pipeline (`hue-intake quarantine replay`).
+    pub requeued: Vec<i64>,
+}
+
+/// A message kept in quarantine.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    pub seq: i64,
+    pub channel: Channel,
+    pub message_id: String,
+    pub received_at: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// A record due downstream.
@@ -287,6 +302,74 @@ impl Store {
     async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
         match self {
             Store::Sqlite(s) => s.sanction(op).await,
+        }
+    }
+
+    /// Runs `write` inside the next group commit, answered once committed: for workers whose
+    /// writes are not the pipeline's (fetch results, reply states, tokens).
+    pub async fn write(&self, write: WriteFn) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.write(write).await,
+        }
+    }
+
+    /// Which of these chat event ids were seen before on `channel`.
+    pub async fn seen_events(
+        &self,
+        channel: Channel,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.seen_events(channel, event_ids).await,
+        }
+    }
+
+    /// The draft or record an earlier chat event went into.
+    pub async fn event_record(&self, channel: Channel, event_id: &str) -> Result<Option<Uuid>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.event_record(channel, event_id).await,
+        }
+    }
+
+    /// The open draft of a sender (by keyed hash) on a channel.
+    pub async fn open_draft(&self, channel: Channel, sender_key: &str) -> Result<Option<chat::Draft>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.open_draft(channel, sender_key).await,
+        }
+    }
+
+    /// Open drafts due to become records at `now`.
+    pub async fn closing_drafts(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<chat::Draft>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.closing_drafts(now, limit).await,
+        }
+    }
+
+    /// Stored messages by sequence number, in order.
+    pub async fn messages(&self, seqs: &[i64]) -> Result<Vec<Pending>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.messages(seqs).await,
+        }
+    }
+
+    /// The chat attachments of these stored bodies.
+    pub async fn chat_media_of(&self, seqs: &[i64]) -> Result<Vec<chat::ChatMedia>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.chat_media_of(seqs).await,
+        }
+    }
+
+    /// The tracking code one of our sent chat messages was about.
+    pub async fn replied_code(&self, channel: Channel, platform_message_id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.replied_code(channel, platform_message_id).await,
+        }
+    }
+
+    /// Messages in quarantine, oldest first.
+    pub async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.quarantined(limit).await,
         }
     }
 

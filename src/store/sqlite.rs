@@ -21,6 +21,7 @@ use sqlx::{Connection, Row, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+mod chat;
 mod sanctions;
 
 pub use sanctions::SanctionOp;
@@ -49,7 +50,20 @@ pub struct SqliteStore {
 pub struct Wakes {
     pub messages: Arc<tokio::sync::Notify>,
     pub records: Arc<tokio::sync::Notify>,
+    /// Chat attachments queued for fetching.
+    pub fetches: Arc<tokio::sync::Notify>,
+    /// Replies queued for sending.
+    pub replies: Arc<tokio::sync::Notify>,
 }
+
+/// A write that is not one of the fixed operations: runs inside the batch's transaction (in
+/// its own savepoint) and is answered after the commit, like every other write.
+pub type WriteFn = Box<
+    dyn for<'c> FnOnce(
+            &'c mut SqliteConnection,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'c>>
+        + Send,
+>;
 
 /// One write, with the channel its caller waits on.
 enum Op {
@@ -58,6 +72,8 @@ enum Op {
     Delivered(Vec<i64>, DateTime<Utc>, oneshot::Sender<Result<(), StoreError>>),
     Heartbeat(oneshot::Sender<Result<(), StoreError>>),
     Sanction(SanctionOp, oneshot::Sender<Result<SanctionChange, SanctionError>>),
+    /// Taken out of its box when applied (it runs once).
+    Write(std::sync::Mutex<Option<WriteFn>>, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// An operation's outcome, held until the batch commits.
@@ -170,6 +186,76 @@ impl SqliteStore {
         self.submit(Op::Heartbeat).await
     }
 
+    /// Runs `write` inside the next group commit; returns once it is committed.
+    pub async fn write(&self, write: WriteFn) -> Result<(), StoreError> {
+        self.submit(|tx| Op::Write(std::sync::Mutex::new(Some(write)), tx)).await
+    }
+
+    pub fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    pub async fn seen_events(
+        &self,
+        channel: Channel,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        chat::seen_events(&self.readers, channel, event_ids).await
+    }
+
+    pub async fn event_record(&self, channel: Channel, event_id: &str) -> Result<Option<Uuid>, StoreError> {
+        chat::event_record(&self.readers, channel, event_id).await
+    }
+
+    pub async fn open_draft(
+        &self,
+        channel: Channel,
+        sender_key: &str,
+    ) -> Result<Option<super::chat::Draft>, StoreError> {
+        chat::open_draft(&self.readers, channel, sender_key).await
+    }
+
+    pub async fn closing_drafts(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<super::chat::Draft>, StoreError> {
+        chat::closing_drafts(&self.readers, now, limit).await
+    }
+
+    pub async fn messages(&self, seqs: &[i64]) -> Result<Vec<Pending>, StoreError> {
+        chat::messages(&self.readers, seqs).await
+    }
+
+    pub async fn chat_media_of(&self, seqs: &[i64]) -> Result<Vec<super::chat::ChatMedia>, StoreError> {
+        chat::media_of(&self.readers, seqs).await
+    }
+
+    pub async fn quarantined(&self, limit: usize) -> Result<Vec<super::Quarantined>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, channel, message_id, received_at, COALESCE(error, '') FROM inbound \
+             WHERE state = 'quarantined' ORDER BY seq LIMIT ?1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(super::Quarantined {
+                    seq: row.get(0),
+                    channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
+                    message_id: row.get(2),
+                    received_at: parse_ts(row.get(3))?,
+                    reason: row.get(4),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn replied_code(&self, channel: Channel, platform_message_id: &str) -> Result<Option<String>, StoreError> {
+        chat::replied_code(&self.readers, channel, platform_message_id).await
+    }
+
     pub async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
         let (tx, rx) = oneshot::channel();
         let gone = || SanctionError::Store(StoreError::Unavailable("the writer has stopped".to_owned()));
@@ -212,24 +298,7 @@ impl SqliteStore {
         .bind(limit as i64)
         .fetch_all(&self.readers)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Pending {
-                    seq: row.get(0),
-                    channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
-                    message_id: row.get(2),
-                    received_at: parse_ts(row.get(3))?,
-                    raw_sha256: row.get(4),
-                    raw_sealed: row.get(5),
-                    meta: row.get(6),
-                    record_id: row
-                        .get::<Option<&str>, _>(7)
-                        .map(|s| Uuid::parse_str(s).map_err(|_| StoreError::Corrupt("record id".to_owned())))
-                        .transpose()?,
-                    tracking_code: row.get(8),
-                })
-            })
-            .collect()
+        rows.iter().map(pending_of).collect()
     }
 
     pub async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
@@ -318,10 +387,32 @@ impl SqliteStore {
     }
 }
 
+/// A row of `seq, channel, message_id, received_at, raw_sha256, raw_sealed, meta, record_id,
+/// tracking_code` from `inbound`.
+fn pending_of(row: &sqlx::sqlite::SqliteRow) -> Result<Pending, StoreError> {
+    Ok(Pending {
+        seq: row.get(0),
+        channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
+        message_id: row.get(2),
+        received_at: parse_ts(row.get(3))?,
+        raw_sha256: row.get(4),
+        raw_sealed: row.get(5),
+        meta: row.get(6),
+        record_id: row
+            .get::<Option<&str>, _>(7)
+            .map(|s| Uuid::parse_str(s).map_err(|_| StoreError::Corrupt("record id".to_owned())))
+            .transpose()?,
+        tracking_code: row.get(8),
+    })
+}
+
 /// Schema migrations, applied in order, each in its own transaction, recorded by version.
 /// Compiled in, so the binary needs no files beside it.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/sqlite/0001_init.sql")), (2, include_str!("migrations/sqlite/0002_sanctions.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_init.sql")),
+    (2, include_str!("migrations/sqlite/0002_sanctions.sql")),
+    (3, include_str!("migrations/sqlite/0003_chat.sql")),
+];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::raw_sql(
@@ -377,12 +468,18 @@ async fn write_loop(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while queue.recv_many(&mut batch, max_batch).await > 0 {
-        let (messages, records) = commit_batch(&mut conn, &mut batch, receive_cap).await;
-        if messages {
+        let committed = commit_batch(&mut conn, &mut batch, receive_cap).await;
+        if committed.messages {
             wakes.messages.notify_one();
         }
-        if records {
+        if committed.records {
             wakes.records.notify_one();
+        }
+        if committed.fetches {
+            wakes.fetches.notify_one();
+        }
+        if committed.replies {
+            wakes.replies.notify_one();
         }
     }
     // Queue closed and drained: checkpoint the WAL so the database file is whole on its own.
@@ -391,9 +488,18 @@ async fn write_loop(
     let _ = closed.send(true);
 }
 
-/// Applies and commits one batch; answers every operation. Returns whether new messages and
-/// new records were committed (so workers are woken once per batch, not once per message).
-async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>, receive_cap: Option<i64>) -> (bool, bool) {
+/// What a committed batch holds that a worker waits for.
+#[derive(Debug, Default)]
+struct Committed {
+    messages: bool,
+    records: bool,
+    fetches: bool,
+    replies: bool,
+}
+
+/// Applies and commits one batch; answers every operation. Returns what new work was
+/// committed (so workers are woken once per batch, not once per message).
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>, receive_cap: Option<i64>) -> Committed {
     let started = Instant::now();
     let size = batch.len();
     let mut results: Vec<(Op, Result<Outcome, StoreError>)> = Vec::with_capacity(size);
@@ -403,7 +509,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>, receive_
         for op in batch.drain(..) {
             answer(op, Err(StoreError::Unavailable(reason.clone())));
         }
-        return (false, false);
+        return Committed::default();
     }
     // Past the receive cap, new messages are refused (503) while everything else goes on.
     if let Some(cap) = receive_cap
@@ -432,12 +538,18 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>, receive_
     let committed = sqlx::query("COMMIT").execute(&mut *conn).await;
     metrics::histogram!("hue_intake_commit_seconds").record(started.elapsed().as_secs_f64());
     metrics::histogram!("hue_intake_commit_batch_size").record(size as f64);
-    let (mut messages, mut records) = (false, false);
+    let mut woken = Committed::default();
     match committed {
         Ok(_) => {
             for (op, result) in results {
-                messages |= matches!(result, Ok(Outcome::Received(Received::Stored { .. })));
-                records |= matches!((&op, &result), (Op::Processed(p, _), Ok(_)) if !p.records.is_empty());
+                woken.messages |= matches!(result, Ok(Outcome::Received(Received::Stored { .. })));
+                if let (Op::Processed(p, _), Ok(_)) = (&op, &result) {
+                    woken.records |= !p.records.is_empty();
+                    woken.fetches |= !p.chat.fetches.is_empty();
+                    woken.replies |= !p.chat.replies.is_empty();
+                    // Replayed quarantine goes back to the pipeline.
+                    woken.messages |= !p.requeued.is_empty();
+                }
                 answer(op, result);
             }
         }
@@ -450,7 +562,7 @@ async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Op>, receive_
             }
         }
     }
-    (messages, records)
+    woken
 }
 
 /// Pages in use: the file's pages less the free ones SQLite will reuse.
@@ -497,6 +609,13 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             Ok(Outcome::Done)
         }
         Op::Sanction(op, _) => sanctions::apply(conn, op).await.map(Outcome::Sanction),
+        Op::Write(write, _) => {
+            let write = write.lock().expect("a write is applied by one task").take();
+            match write {
+                Some(write) => write(conn).await.map(|()| Outcome::Done),
+                None => Err(StoreError::Corrupt("a write was applied twice".to_owned())),
+            }
+        }
         Op::Heartbeat(_) => {
             sqlx::query(
                 "INSERT INTO heartbeat (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
@@ -689,6 +808,18 @@ async fn processed_rows(conn: &mut SqliteConnection, processed: &Processed) -> R
             .execute(&mut *conn)
             .await?;
     }
+    if !processed.chat.is_empty() {
+        chat::write(conn, &processed.chat).await?;
+    }
+    if !processed.requeued.is_empty() {
+        sqlx::query(
+            "UPDATE inbound SET state = 'received', error = NULL \
+             WHERE state = 'quarantined' AND seq IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(serde_json::to_string(&processed.requeued).expect("integers serialise"))
+        .execute(&mut *conn)
+        .await?;
+    }
     for (seq, reason) in &processed.quarantined {
         sqlx::query("UPDATE inbound SET state = 'quarantined', error = ?2 WHERE seq = ?1")
             .bind(seq)
@@ -708,7 +839,7 @@ fn answer(op: Op, result: Result<Outcome, StoreError>) {
                 Outcome::Done | Outcome::Sanction(_) => unreachable!("receive yields Received"),
             }));
         }
-        Op::Processed(_, tx) | Op::Delivered(_, _, tx) | Op::Heartbeat(tx) => {
+        Op::Processed(_, tx) | Op::Delivered(_, _, tx) | Op::Heartbeat(tx) | Op::Write(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         Op::Sanction(_, tx) => {

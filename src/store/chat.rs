@@ -1,0 +1,170 @@
+//! What the store keeps for the chat channels (Facebook Page, Zalo OA) beside the raw bodies:
+//! seen events, open drafts, media to fetch, replies to send and the platforms' tokens.
+//!
+//! These are the shapes the pipeline commits with its records ([`ChatChanges`] rides in
+//! [`super::Processed`], so an event, the draft it joins, the media it brings and the reply
+//! it causes are committed together or not at all) and the rows the workers read back.
+
+use chrono::{DateTime, Utc};
+use hue_intake_schemas::{Channel, MediaItem, MediaKind};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What became of one event of a webhook body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOutcome {
+    /// Folded into a draft.
+    Drafted,
+    /// Made an interaction record at once.
+    Interaction,
+    /// Stored and counted, no record (receipts, echoes, stickers alone, follows, reactions).
+    NoRecord,
+    /// A comment edit applied to its draft, or made an interaction on its record.
+    Edit,
+    /// A comment removal, noted.
+    Removed,
+}
+
+impl EventOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Drafted => "drafted",
+            EventOutcome::Interaction => "interaction",
+            EventOutcome::NoRecord => "no_record",
+            EventOutcome::Edit => "edit",
+            EventOutcome::Removed => "removed",
+        }
+    }
+}
+
+/// An event seen for the first time.
+#[derive(Debug, Clone)]
+pub struct NewChatEvent {
+    pub channel: Channel,
+    pub event_id: String,
+    pub inbound_seq: i64,
+    pub position: u32,
+    pub outcome: EventOutcome,
+    /// The draft it joined (its record id) or the record it became.
+    pub record_id: Option<Uuid>,
+}
+
+/// Where an event sits: its body (inbound seq) and its index in the body.
+pub type Member = (i64, u32);
+
+/// A conversation being assembled (SPEC §3). Written whole on every change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub record_id: Uuid,
+    pub channel: Channel,
+    /// Keyed hash of the platform sender id: finds the draft without storing the id.
+    pub sender_key: String,
+    pub tracking_code: String,
+    pub opened_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub members: Vec<Member>,
+    /// Missing items (`description`, `location`) the citizen was already asked for.
+    pub asked: Vec<String>,
+    pub open: bool,
+}
+
+/// An attachment to download.
+#[derive(Debug, Clone)]
+pub struct NewFetch {
+    pub inbound_seq: i64,
+    pub position: u32,
+    pub attachment: u32,
+    pub kind: MediaKind,
+    pub url: String,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Where a fetch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchState {
+    Pending,
+    Fetched,
+    Failed,
+}
+
+/// A chat attachment as the store knows it.
+#[derive(Debug, Clone)]
+pub struct ChatMedia {
+    pub id: i64,
+    pub inbound_seq: i64,
+    pub position: u32,
+    pub attachment: u32,
+    pub kind: MediaKind,
+    pub url: String,
+    pub state: FetchState,
+    pub attempts: u32,
+    /// The stored media, once fetched.
+    pub item: Option<MediaItem>,
+}
+
+/// Why the gateway writes to the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyPurpose {
+    /// The record's acknowledgement: tracking code, disposition, refusal or notice.
+    Acknowledgement,
+    /// A question for missing items while a draft is open.
+    Question,
+}
+
+impl ReplyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyPurpose::Acknowledgement => "acknowledgement",
+            ReplyPurpose::Question => "question",
+        }
+    }
+}
+
+/// Who gets a reply, on which surface. Personal data: sealed in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Recipient {
+    /// A Messenger conversation (page-scoped id).
+    FacebookUser { psid: String },
+    /// A private reply to a comment on a Page post (one per comment, within 7 days).
+    FacebookComment { comment_id: String },
+    /// A Zalo OA follower; `quote` is the citizen's message we answer (keeps it a reply, not
+    /// a proactive message, for Zalo's quota).
+    ZaloUser { user_id: String, quote: Option<String> },
+}
+
+/// A reply to queue, once per `dedupe_key`.
+#[derive(Debug, Clone)]
+pub struct NewReply {
+    pub id: Uuid,
+    pub channel: Channel,
+    pub purpose: ReplyPurpose,
+    /// What it answers (`ack:<record id>`, `ask:<draft record id>:<items>`): a second reply
+    /// for the same thing is dropped at insert.
+    pub dedupe_key: String,
+    pub record_id: Option<Uuid>,
+    pub tracking_code: Option<String>,
+    /// [`Recipient`] as JSON, sealed with the reply id as associated data.
+    pub recipient_sealed: Vec<u8>,
+    pub text: String,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Everything chat-related the pipeline commits with a batch.
+#[derive(Debug, Clone, Default)]
+pub struct ChatChanges {
+    pub events: Vec<NewChatEvent>,
+    /// Drafts opened, grown or closed (upserted by record id).
+    pub drafts: Vec<Draft>,
+    pub fetches: Vec<NewFetch>,
+    pub replies: Vec<NewReply>,
+}
+
+impl ChatChanges {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.drafts.is_empty() && self.fetches.is_empty() && self.replies.is_empty()
+    }
+}

@@ -1,0 +1,246 @@
+//! SQLite side of the chat tables: the pipeline's writes (inside its batch transaction) and
+//! the reads that assembly needs (seen events, open drafts, stored bodies, fetched media).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use hue_intake_schemas::Channel;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::{enum_text, parse_enum, parse_ts, ts};
+use crate::store::chat::{ChatChanges, ChatMedia, Draft, FetchState};
+use crate::store::{Pending, StoreError};
+
+/// Writes a batch's chat changes. Events are unique by (channel, event id); a draft row is
+/// rewritten whole; fetches and replies are inserted once (a re-run changes nothing).
+pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) -> Result<(), StoreError> {
+    for event in &changes.events {
+        sqlx::query(
+            "INSERT INTO chat_events (channel, event_id, inbound_seq, position, outcome, record_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (channel, event_id) DO NOTHING",
+        )
+        .bind(event.channel.as_str())
+        .bind(&event.event_id)
+        .bind(event.inbound_seq)
+        .bind(event.position)
+        .bind(event.outcome.as_str())
+        .bind(event.record_id.map(|id| id.to_string()))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for draft in &changes.drafts {
+        sqlx::query(
+            "INSERT INTO chat_drafts (record_id, channel, sender_key, tracking_code, opened_at, last_at, closes_at, \
+                                      members, asked, state) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (record_id) DO UPDATE SET last_at = excluded.last_at, closes_at = excluded.closes_at, \
+                 members = excluded.members, asked = excluded.asked, state = excluded.state",
+        )
+        .bind(draft.record_id.to_string())
+        .bind(draft.channel.as_str())
+        .bind(&draft.sender_key)
+        .bind(&draft.tracking_code)
+        .bind(ts(draft.opened_at))
+        .bind(ts(draft.last_at))
+        .bind(ts(draft.closes_at))
+        .bind(serde_json::to_string(&draft.members).expect("pairs serialise"))
+        .bind(serde_json::to_string(&draft.asked).expect("strings serialise"))
+        .bind(if draft.open { "open" } else { "closed" })
+        .execute(&mut *conn)
+        .await?;
+    }
+    for fetch in &changes.fetches {
+        sqlx::query(
+            "INSERT INTO chat_media (inbound_seq, position, attachment, kind, url, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (inbound_seq, position, attachment) DO NOTHING",
+        )
+        .bind(fetch.inbound_seq)
+        .bind(fetch.position)
+        .bind(fetch.attachment)
+        .bind(enum_text(&fetch.kind))
+        .bind(&fetch.url)
+        .bind(ts(fetch.next_attempt_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let created_at = ts(Utc::now());
+    for reply in &changes.replies {
+        sqlx::query(
+            "INSERT INTO replies (id, channel, purpose, dedupe_key, record_id, tracking_code, recipient_sealed, text, \
+                                  next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(reply.id.to_string())
+        .bind(reply.channel.as_str())
+        .bind(reply.purpose.as_str())
+        .bind(&reply.dedupe_key)
+        .bind(reply.record_id.map(|id| id.to_string()))
+        .bind(&reply.tracking_code)
+        .bind(&reply.recipient_sealed)
+        .bind(&reply.text)
+        .bind(ts(reply.next_attempt_at))
+        .bind(&created_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which of these event ids of `channel` were seen before.
+pub(super) async fn seen_events(
+    readers: &SqlitePool,
+    channel: Channel,
+    event_ids: &[String],
+) -> Result<HashSet<String>, StoreError> {
+    if event_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let seen: Vec<String> = sqlx::query_scalar(
+        "SELECT event_id FROM chat_events WHERE channel = ?1 AND event_id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(channel.as_str())
+    .bind(serde_json::to_string(event_ids).expect("strings serialise"))
+    .fetch_all(readers)
+    .await?;
+    Ok(seen.into_iter().collect())
+}
+
+/// The record id of the draft or record an earlier event went into (for comment edits).
+pub(super) async fn event_record(
+    readers: &SqlitePool,
+    channel: Channel,
+    event_id: &str,
+) -> Result<Option<Uuid>, StoreError> {
+    let id: Option<Option<String>> =
+        sqlx::query_scalar("SELECT record_id FROM chat_events WHERE channel = ?1 AND event_id = ?2")
+            .bind(channel.as_str())
+            .bind(event_id)
+            .fetch_optional(readers)
+            .await?;
+    id.flatten().map(|s| Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt("record id".to_owned()))).transpose()
+}
+
+/// The columns [`draft_of`] reads, in order (a macro: sqlx takes only literal SQL).
+macro_rules! draft_columns {
+    () => {
+        "record_id, channel, sender_key, tracking_code, opened_at, last_at, closes_at, members, asked, state"
+    };
+}
+
+fn draft_of(row: &sqlx::sqlite::SqliteRow) -> Result<Draft, StoreError> {
+    Ok(Draft {
+        record_id: Uuid::parse_str(row.get::<&str, _>(0)).map_err(|_| StoreError::Corrupt("draft id".to_owned()))?,
+        channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
+        sender_key: row.get(2),
+        tracking_code: row.get(3),
+        opened_at: parse_ts(row.get(4))?,
+        last_at: parse_ts(row.get(5))?,
+        closes_at: parse_ts(row.get(6))?,
+        members: serde_json::from_str(row.get::<&str, _>(7))
+            .map_err(|_| StoreError::Corrupt("draft members".to_owned()))?,
+        asked: serde_json::from_str(row.get::<&str, _>(8)).map_err(|_| StoreError::Corrupt("draft asked".to_owned()))?,
+        open: row.get::<&str, _>(9) == "open",
+    })
+}
+
+/// The open draft of one sender on one channel.
+pub(super) async fn open_draft(
+    readers: &SqlitePool,
+    channel: Channel,
+    sender_key: &str,
+) -> Result<Option<Draft>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        draft_columns!(),
+        " FROM chat_drafts WHERE channel = ?1 AND sender_key = ?2 AND state = 'open'"
+    ))
+    .bind(channel.as_str())
+    .bind(sender_key)
+    .fetch_optional(readers)
+    .await?;
+    row.as_ref().map(draft_of).transpose()
+}
+
+/// Open drafts whose time has come, oldest deadline first.
+pub(super) async fn closing_drafts(
+    readers: &SqlitePool,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<Draft>, StoreError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        draft_columns!(),
+        " FROM chat_drafts INDEXED BY chat_drafts_closing \
+         WHERE state = 'open' AND closes_at <= ?1 ORDER BY closes_at LIMIT ?2"
+    ))
+    .bind(ts(now))
+    .bind(limit as i64)
+    .fetch_all(readers)
+    .await?;
+    rows.iter().map(draft_of).collect()
+}
+
+/// Stored messages by sequence number (the bodies a draft's events came in).
+pub(super) async fn messages(readers: &SqlitePool, seqs: &[i64]) -> Result<Vec<Pending>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, channel, message_id, received_at, raw_sha256, raw_sealed, meta, record_id, tracking_code \
+         FROM inbound WHERE seq IN (SELECT value FROM json_each(?1)) ORDER BY seq",
+    )
+    .bind(serde_json::to_string(seqs).expect("integers serialise"))
+    .fetch_all(readers)
+    .await?;
+    rows.iter().map(super::pending_of).collect()
+}
+
+/// The attachments of these bodies and where their fetches stand.
+pub(super) async fn media_of(readers: &SqlitePool, seqs: &[i64]) -> Result<Vec<ChatMedia>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, inbound_seq, position, attachment, kind, url, state, attempts, item FROM chat_media \
+         WHERE inbound_seq IN (SELECT value FROM json_each(?1)) ORDER BY inbound_seq, position, attachment",
+    )
+    .bind(serde_json::to_string(seqs).expect("integers serialise"))
+    .fetch_all(readers)
+    .await?;
+    rows.iter().map(media_row).collect()
+}
+
+pub(super) fn media_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMedia, StoreError> {
+    Ok(ChatMedia {
+        id: row.get(0),
+        inbound_seq: row.get(1),
+        position: row.get(2),
+        attachment: row.get(3),
+        kind: parse_enum(row.get(4))?,
+        url: row.get(5),
+        state: match row.get::<&str, _>(6) {
+            "pending" => FetchState::Pending,
+            "fetched" => FetchState::Fetched,
+            "failed" => FetchState::Failed,
+            _ => return Err(StoreError::Corrupt("chat media state".to_owned())),
+        },
+        attempts: row.get(7),
+        item: row
+            .get::<Option<&str>, _>(8)
+            .map(|s| serde_json::from_str(s).map_err(|_| StoreError::Corrupt("chat media item".to_owned())))
+            .transpose()?,
+    })
+}
+
+/// The tracking code of the record one of our sent messages was about (a citizen quoting it
+/// makes an interaction on that record).
+pub(super) async fn replied_code(
+    readers: &SqlitePool,
+    channel: Channel,
+    platform_message_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let code: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT tracking_code FROM replies WHERE channel = ?1 AND platform_message_id = ?2 LIMIT 1",
+    )
+    .bind(channel.as_str())
+    .bind(platform_message_id)
+    .fetch_optional(readers)
+    .await?;
+    Ok(code.flatten())
+}
