@@ -139,6 +139,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         limits: config.media_limits(),
         max_json_bytes: config.server.max_json_bytes,
         metrics,
+        chat_health: chat::health::ChannelHealth::default(),
     };
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),

@@ -6,6 +6,7 @@
 
 pub mod facebook_api;
 pub mod fetch;
+pub mod health;
 pub mod send;
 pub mod tokens;
 pub mod zalo_api;

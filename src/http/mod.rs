@@ -47,6 +47,8 @@ pub struct AppState {
     pub limits: Limits,
     pub max_json_bytes: usize,
     pub metrics: PrometheusHandle,
+    /// What the chat workers last saw of each platform (shown by `/readyz`).
+    pub chat_health: crate::chat::health::ChannelHealth,
 }
 
 /// Limits of the HTTP layer.
