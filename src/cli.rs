@@ -1,4 +1,4 @@
-//! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `schema`.
+//! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `quarantine`, `schema`.
 //!
 //! Argument parsing, the offline `normalize` command and the staff's `sanctions` commands
 //! live here so they can be tested without spawning a process; `main.rs` only wires signals
@@ -51,7 +51,9 @@ pub enum Command {
     /// canonical records as JSON Lines. Opens no database and makes no network call.
     /// Exit 0 on success (also when no record results), 2 when an input cannot be read or parsed.
     Normalize {
-        /// The channel the files come from: app or portal (other channels join with their issues).
+        /// The channel the files come from: app, portal (API bodies), facebook or zalo (webhook
+        /// bodies as posted; several files are one conversation, assembled into drafts per
+        /// sender as the service does, chat media listed unfetched).
         #[arg(long, value_name = "CH")]
         channel: Channel,
         /// Receive time of every input (RFC 3339); default: each message's own time, else now.
@@ -77,8 +79,83 @@ pub enum Command {
         #[arg(long, value_name = "NAME", env = "USER", global = true)]
         actor: Option<String>,
     },
+    /// Messages kept in quarantine: authentic, stored, but not processable (a body that does not
+    /// parse, a key rotated away). List them, and send them back to the pipeline after a fix.
+    #[command(long_about = QUARANTINE_ABOUT)]
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+        /// TOML config file (its store.data_dir is the store used).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the canonical report (hue-intake.report.v1).
     Schema,
+}
+
+const QUARANTINE_ABOUT: &str = "Messages kept in quarantine. A message lands here when it was authentic and stored \
+    (the platform or client got its 2xx) but the pipeline could not turn it into records: a webhook body that does \
+    not parse, a stored body that no longer opens. Its raw bytes stay sealed in the store; the reason names what \
+    failed, never the content. After a fix (a new release, a restored key), `replay` sends messages back to the \
+    pipeline of the running service, which processes them as if they had just arrived (chat events already seen are \
+    still recognised, so nothing is recorded twice). Exit 0 on success, 2 on bad usage, 1 when the store fails.";
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Quarantined messages, oldest first, one JSON line each: seq, channel, message_id,
+    /// received_at, reason.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send quarantined messages back to the pipeline: the given seqs, or --all.
+    Replay {
+        /// Sequence numbers from `quarantine list`.
+        #[arg(value_name = "SEQ", required_unless_present = "all")]
+        seqs: Vec<i64>,
+        /// Every quarantined message.
+        #[arg(long, conflicts_with = "seqs")]
+        all: bool,
+    },
+}
+
+/// Runs a quarantine command on the configured store.
+pub async fn quarantine(command: QuarantineCommand, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = Store::open_sqlite(
+        &config.store.data_dir,
+        Options { group_commit_max_batch: config.store.group_commit_max_batch, max_database_bytes: None },
+    )
+    .await
+    .context("opening the store")?;
+    let result = async {
+        match command {
+            QuarantineCommand::List { limit } => {
+                for q in store.quarantined(limit).await? {
+                    let line = serde_json::json!({
+                        "seq": q.seq, "channel": q.channel, "message_id": q.message_id,
+                        "received_at": q.received_at, "reason": q.reason,
+                    });
+                    writeln!(out, "{line}")?;
+                }
+            }
+            QuarantineCommand::Replay { seqs, all } => {
+                let held: Vec<i64> = store.quarantined(usize::MAX >> 1).await?.into_iter().map(|q| q.seq).collect();
+                let chosen: Vec<i64> = if all { held } else { seqs.into_iter().filter(|s| held.contains(s)).collect() };
+                let count = chosen.len();
+                if count > 0 {
+                    store
+                        .commit_processed(crate::store::Processed { requeued: chosen, ..Default::default() })
+                        .await?;
+                }
+                writeln!(out, "{}", serde_json::json!({ "replayed": count }))?;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 const SANCTIONS_ABOUT: &str = "Sanctions under R12 of Decision 30/2022, on the configured store directly (the \
@@ -259,6 +336,9 @@ pub fn normalize(
     files: &[PathBuf],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    if matches!(channel, Channel::Facebook | Channel::Zalo) {
+        return normalize_chat(channel, at, config, files, out);
+    }
     if !matches!(channel, Channel::App | Channel::Portal) {
         return Err(InputFailure {
             file: "-".to_owned(),
@@ -307,6 +387,77 @@ pub fn normalize(
         out.write_all(b"\n")?;
     }
     Ok(())
+}
+
+/// Chat webhook bodies, assembled as the service would (SPEC §3, §4).
+fn normalize_chat(
+    channel: Channel,
+    at: Option<DateTime<Utc>>,
+    config: &Config,
+    files: &[PathBuf],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use hue_intake_adapters::assembly::{Closed, Conversation, Part};
+    let sealer = offline_sealer(config)?;
+    let decoder = crate::decoder(config, &sealer)?;
+    let settings = crate::chat_settings(config);
+    let mut conversation = Conversation::new(settings.timing);
+    let print = |closed: Vec<Closed>, out: &mut dyn Write| -> anyhow::Result<()> {
+        for draft in closed {
+            let media = draft
+                .parts
+                .iter()
+                .flat_map(|p| match &p.event.kind {
+                    hue_intake_adapters::chat::ChatKind::Message(m)
+                    | hue_intake_adapters::chat::ChatKind::Comment { message: m, .. } => m.attachments.clone(),
+                    _ => Vec::new(),
+                })
+                .filter_map(|a| {
+                    Some(hue_intake_schemas::MediaItem {
+                        kind: a.kind,
+                        mime: None,
+                        bytes: None,
+                        sha256: None,
+                        uri: a.url?,
+                        gps: None,
+                    })
+                })
+                .collect();
+            let ctx = app::Context {
+                channel,
+                received_at: draft.parts[0].received_at,
+                raw_sha256: draft.parts[0].raw_sha256.clone(),
+                record_id: crate::ids::new_record_id(),
+                tracking_code: crate::ids::new_tracking_code(),
+                reporter_key: &decoder.reporter_key,
+                geo: &decoder.geo,
+                rules: &decoder.rules,
+                standing: Default::default(),
+            };
+            let normalized =
+                hue_intake_adapters::assembly::to_record(&draft.parts, draft.in_reply_to.clone(), media, &ctx);
+            serde_json::to_writer(&mut *out, &normalized.report)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    };
+    for file in files {
+        let name = file.display().to_string();
+        let fail = |reason: String| InputFailure { file: name.clone(), reason };
+        let raw = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let events = match channel {
+            Channel::Facebook => hue_intake_adapters::facebook::parse(&raw, settings.facebook_page_id.as_deref()),
+            _ => hue_intake_adapters::zalo::parse(&raw),
+        }
+        .map_err(|e| fail(format!("{} (at {})", e.detail, if e.pointer.is_empty() { "/" } else { &e.pointer })))?;
+        let raw_sha256 = attachment::sha256_hex(&raw);
+        for event in events {
+            let received_at = at.or(event.sent_at).unwrap_or_else(Utc::now);
+            let closed = conversation.push(Part { event, received_at, raw_sha256: raw_sha256.clone() });
+            print(closed, out)?;
+        }
+    }
+    print(conversation.finish(), out)
 }
 
 /// The sealing key for offline work: the configured one, else the data directory's

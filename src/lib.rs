@@ -68,6 +68,7 @@ impl Running {
 /// Sets everything up (so configuration and store errors surface here) and starts serving.
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
     let address = listener.local_addr()?;
+    net::install_crypto_provider();
     let shutdown = CancellationToken::new();
     let metrics = telemetry::metrics_handle();
     let data_dir = config.store.data_dir.clone();
@@ -94,6 +95,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             decoder: decoder.clone(),
             incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
             poll_interval,
+            chat: chat_settings(&config),
         }
         .run(pipeline_stop.clone()),
     );
@@ -140,6 +142,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         max_json_bytes: config.server.max_json_bytes,
         metrics,
         chat_health: chat::health::ChannelHealth::default(),
+        webhooks: Arc::new(webhooks(&config)),
     };
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -179,6 +182,36 @@ pub fn decoder(config: &Config, sealer: &Sealer) -> anyhow::Result<Decoder> {
         None => Geo::builtin(),
     };
     Ok(Decoder { geo, rules: config.night_rules()?, reporter_key: sealer.reporter_key().to_vec() })
+}
+
+/// How chat drafts are assembled.
+pub fn chat_settings(config: &Config) -> pipeline::ChatSettings {
+    pipeline::ChatSettings {
+        timing: hue_intake_adapters::assembly::Timing {
+            quiet: chrono::Duration::seconds(config.chat.quiet_secs as i64),
+            max: chrono::Duration::seconds(config.chat.max_draft_secs as i64),
+        },
+        facebook_page_id: config.facebook.page_id.clone(),
+    }
+}
+
+/// The webhooks that are configured, with their secrets.
+fn webhooks(config: &Config) -> http::webhooks::Webhooks {
+    let facebook = match (&config.facebook.app_secret, &config.facebook.verify_token) {
+        (Some(app_secret), Some(verify_token)) => Some(http::webhooks::FacebookSecrets {
+            app_secret: app_secret.clone(),
+            verify_token: verify_token.clone(),
+        }),
+        _ => None,
+    };
+    let zalo = match (&config.zalo.app_id, &config.zalo.oa_secret_key) {
+        (Some(_), Some(oa_secret_key)) => Some(http::webhooks::ZaloSecrets {
+            oa_secret_key: oa_secret_key.clone(),
+            freshness: chrono::Duration::seconds(config.zalo.signature_freshness_secs as i64),
+        }),
+        _ => None,
+    };
+    http::webhooks::Webhooks { facebook, zalo, max_body_bytes: config.chat.max_webhook_bytes }
 }
 
 /// Configured clients, or a development token for the app channel when there are none.

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    hue_intake::net::install_crypto_provider();
     let result = match cli.command {
         Command::Schema => {
             println!("{}", hue_intake_schemas::REPORT_SCHEMA_JSON.trim_end());
@@ -23,6 +24,14 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve { config } => serve(config),
+        Command::Quarantine { command, config } => Config::load(config.as_deref()).and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            runtime.block_on(hue_intake::cli::quarantine(command, &config, &mut out))?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }),
         Command::Sanctions { command, config, actor } => Config::load(config.as_deref()).and_then(|config| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let stdout = std::io::stdout();

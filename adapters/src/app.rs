@@ -228,7 +228,7 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
     let outcome = triage::assess(ctx.rules, &facts);
 
     let reporter = Reporter {
-        reference: identity.reporter_ref(ctx.reporter_key, "hues", &message_id),
+        reference: identity.reporter_ref(ctx.reporter_key, account_namespace(ctx.channel), &message_id),
         has_name: identity.has_name(),
         has_phone: identity.has_phone(),
         has_email: identity.has_email(),
@@ -259,6 +259,15 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         sources: vec![Source { message_id, received_at: ctx.received_at, raw_sha256: ctx.raw_sha256.clone() }],
     };
     Normalized { report, identity, violation: outcome.violation, rule: outcome.rule }
+}
+
+/// Whose accounts `account_id` names: the app and the portal share Hue-S accounts; a chat
+/// platform's ids are its own.
+fn account_namespace(channel: Channel) -> &'static str {
+    match channel {
+        Channel::App | Channel::Portal => "hues",
+        other => other.as_str(),
+    }
 }
 
 /// Device coordinates win over a photo's EXIF; EXIF fills the place only when the message has

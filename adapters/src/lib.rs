@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod assembly;
 pub mod attachment;
 pub mod category;
 pub mod chat;

@@ -26,6 +26,7 @@ struct Texts {
     rating: String,
     night: String,
     incomplete: String,
+    draft_question: String,
     outside: String,
     contact: String,
     out_of_scope: String,
@@ -72,6 +73,26 @@ pub fn compose(report: &Report, standing: &Standing, zone: Tz) -> Reply {
                 in_language(&templates.en, report, standing, zone)
             ),
         },
+    }
+}
+
+/// The question for what an open chat draft still lacks (R4), asked while the citizen is
+/// still writing. `sample` is what they wrote so far (it picks the language).
+pub fn question(sample: &str, missing: &[MissingField]) -> Reply {
+    let templates = &*TEMPLATES;
+    let ask = |language: &Language| {
+        let items = missing
+            .iter()
+            .map(|f| language.items.get(f.as_str()).map_or(f.as_str(), String::as_str))
+            .collect::<Vec<_>>()
+            .join(", ");
+        language.texts.draft_question.replace("{missing}", &items)
+    };
+    let code = if sample.trim().is_empty() { "vi".to_owned() } else { crate::text::detect_language(sample).code };
+    match code.as_str() {
+        "en" => Reply { language: "en".to_owned(), text: ask(&templates.en) },
+        // Vietnamese by default: a photo or a pin alone says nothing about language.
+        _ => Reply { language: "vi".to_owned(), text: ask(&templates.vi) },
     }
 }
 

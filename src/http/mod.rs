@@ -10,6 +10,7 @@ pub mod health;
 pub mod openapi;
 pub mod problem;
 pub mod reports;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// What the chat workers last saw of each platform (shown by `/readyz`).
     pub chat_health: crate::chat::health::ChannelHealth,
+    /// Secrets and limits of the platforms' webhooks.
+    pub webhooks: Arc<webhooks::Webhooks>,
 }
 
 /// Limits of the HTTP layer.
@@ -70,6 +73,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/admin/violations", post(admin::report))
         .route("/v1/admin/violations/{id}/confirm", post(admin::confirm))
         .route("/v1/admin/violations/{id}/dismiss", post(admin::dismiss))
+        // Webhook bodies are read under chat.max_webhook_bytes by the handlers themselves.
+        .route(
+            "/webhooks/facebook",
+            get(webhooks::facebook_handshake).post(webhooks::facebook_event).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/webhooks/zalo", post(webhooks::zalo_event).layer(DefaultBodyLimit::disable()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

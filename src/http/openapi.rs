@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, problem, reports};
+use super::{admin, health, problem, reports, webhooks};
 use crate::store::sanctions;
 
 #[derive(OpenApi)]
@@ -25,6 +25,9 @@ use crate::store::sanctions;
         admin::confirm,
         admin::dismiss,
         admin::lift,
+        webhooks::facebook_handshake,
+        webhooks::facebook_event,
+        webhooks::zalo_event,
         health::healthz,
         health::readyz,
         health::metrics
@@ -47,6 +50,7 @@ use crate::store::sanctions;
     tags(
         (name = "reports", description = "Reports, interactions and ratings from first-party clients"),
         (name = "sanctions", description = "R12 sanctions: staff and the case system (admin tokens)"),
+        (name = "webhooks", description = "Facebook Page and Zalo OA webhooks, signed by the platforms"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -9,14 +9,17 @@
 //! be decoded any more (a bug, a key rotated away) is quarantined with its reason, raw bytes
 //! kept, instead of blocking the queue.
 
+mod chat;
 mod decode;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hue_intake_schemas::{DispositionReason, DispositionState};
+use hue_intake_adapters::app::Normalized;
+use hue_intake_schemas::{Channel, DispositionReason, DispositionState};
 use tokio_util::sync::CancellationToken;
 
+pub use chat::ChatSettings;
 pub use decode::{Assigned, Decoder, MessageMeta};
 
 use crate::seal::Sealer;
@@ -32,8 +35,10 @@ pub struct Pipeline {
     pub decoder: Arc<Decoder>,
     /// How long an incomplete report waits for the reporter before it goes downstream flagged.
     pub incomplete_hold: chrono::Duration,
-    /// How often to look for work when no wake-up came (a safety net, not the mechanism).
+    /// How often to look for work when no wake-up came (a safety net, not the mechanism),
+    /// and so how late a chat draft may close after its deadline.
     pub poll_interval: Duration,
+    pub chat: ChatSettings,
 }
 
 impl Pipeline {
@@ -48,11 +53,25 @@ impl Pipeline {
         let pending = self.store.pending(BATCH).await?;
         let taken = pending.len();
         if taken == 0 {
-            return Ok(0);
+            // Time-based work: chat drafts whose quiet time or limit has passed.
+            return self.close_drafts(chrono::Utc::now()).await;
         }
         let mut processed = Processed::default();
         let mut counted: Vec<Labels> = Vec::new();
+        let mut chat = chat::Batch::default();
         for message in pending {
+            if matches!(message.channel, Channel::Facebook | Channel::Zalo) {
+                match self.fold_body(&message, &mut chat, &mut processed).await? {
+                    Ok(()) => processed.done.push(message.seq),
+                    Err(reason) => {
+                        tracing::warn!(channel = %message.channel, seq = message.seq, reason = %reason, "Message quarantined.");
+                        metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str())
+                            .increment(1);
+                        processed.quarantined.push((message.seq, reason));
+                    }
+                }
+                continue;
+            }
             match self.record_of(&message) {
                 Ok((record, labels)) => {
                     counted.push(labels);
@@ -67,12 +86,14 @@ impl Pipeline {
                 }
             }
         }
+        self.settle_drafts(&mut chat, &mut processed).await?;
         self.store.commit_processed(processed).await?;
         // Counted only once committed: a batch that fails is retried and must not count twice.
         for labels in counted {
             labels.count();
         }
-        Ok(taken)
+        let closed = self.close_drafts(chrono::Utc::now()).await?;
+        Ok(taken + closed)
     }
 
     fn record_of(&self, message: &Pending) -> Result<(NewRecord, Labels), String> {
@@ -81,8 +102,13 @@ impl Pipeline {
             .open(&message.raw_sealed, &raw_associated_data(message.channel, &message.message_id))
             .map_err(|e| e.to_string())?;
         let normalized = self.decoder.decode_stored(message, &raw)?;
+        Ok(self.finish(normalized))
+    }
+
+    /// The record to commit for a normalised report, and its metric labels.
+    fn finish(&self, normalized: Normalized) -> (NewRecord, Labels) {
         // The rule that decided, never text (R8): enough to explain a disposition.
-        tracing::debug!(record_id = %normalized.report.id, channel = %message.channel, rule = normalized.rule, "Record decided.");
+        tracing::debug!(record_id = %normalized.report.id, channel = %normalized.report.channel, rule = normalized.rule, "Record decided.");
         let report = normalized.report;
         let labels = Labels {
             kind: report.kind.as_str(),
@@ -115,7 +141,7 @@ impl Pipeline {
             deliver_after,
             violation: normalized.violation,
         };
-        Ok((record, labels))
+        (record, labels)
     }
 }
 

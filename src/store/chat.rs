@@ -61,6 +61,8 @@ pub struct Draft {
     /// Keyed hash of the platform sender id: finds the draft without storing the id.
     pub sender_key: String,
     pub tracking_code: String,
+    /// The report an interaction's draft answers (SPEC §3: a quote or a tracking code).
+    pub in_reply_to: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub last_at: DateTime<Utc>,
     pub closes_at: DateTime<Utc>,

@@ -366,6 +366,13 @@ impl Store {
         }
     }
 
+    /// The tracking code of a record (or an open draft) by its id.
+    pub async fn tracking_code_of(&self, record_id: Uuid) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.tracking_code_of(record_id).await,
+        }
+    }
+
     /// Messages in quarantine, oldest first.
     pub async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
         match self {

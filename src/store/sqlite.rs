@@ -231,6 +231,10 @@ impl SqliteStore {
         chat::media_of(&self.readers, seqs).await
     }
 
+    pub async fn tracking_code_of(&self, record_id: Uuid) -> Result<Option<String>, StoreError> {
+        chat::tracking_code_of(&self.readers, record_id).await
+    }
+
     pub async fn quarantined(&self, limit: usize) -> Result<Vec<super::Quarantined>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, channel, message_id, received_at, COALESCE(error, '') FROM inbound \

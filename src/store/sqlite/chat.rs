@@ -33,8 +33,8 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
     for draft in &changes.drafts {
         sqlx::query(
             "INSERT INTO chat_drafts (record_id, channel, sender_key, tracking_code, opened_at, last_at, closes_at, \
-                                      members, asked, state) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                                      members, asked, state, in_reply_to) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
              ON CONFLICT (record_id) DO UPDATE SET last_at = excluded.last_at, closes_at = excluded.closes_at, \
                  members = excluded.members, asked = excluded.asked, state = excluded.state",
         )
@@ -48,6 +48,7 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
         .bind(serde_json::to_string(&draft.members).expect("pairs serialise"))
         .bind(serde_json::to_string(&draft.asked).expect("strings serialise"))
         .bind(if draft.open { "open" } else { "closed" })
+        .bind(&draft.in_reply_to)
         .execute(&mut *conn)
         .await?;
     }
@@ -125,7 +126,8 @@ pub(super) async fn event_record(
 /// The columns [`draft_of`] reads, in order (a macro: sqlx takes only literal SQL).
 macro_rules! draft_columns {
     () => {
-        "record_id, channel, sender_key, tracking_code, opened_at, last_at, closes_at, members, asked, state"
+        "record_id, channel, sender_key, tracking_code, opened_at, last_at, closes_at, members, asked, state, \
+         in_reply_to"
     };
 }
 
@@ -142,6 +144,7 @@ fn draft_of(row: &sqlx::sqlite::SqliteRow) -> Result<Draft, StoreError> {
             .map_err(|_| StoreError::Corrupt("draft members".to_owned()))?,
         asked: serde_json::from_str(row.get::<&str, _>(8)).map_err(|_| StoreError::Corrupt("draft asked".to_owned()))?,
         open: row.get::<&str, _>(9) == "open",
+        in_reply_to: row.get(10),
     })
 }
 
@@ -226,6 +229,18 @@ pub(super) fn media_row(row: &sqlx::sqlite::SqliteRow) -> Result<ChatMedia, Stor
             .map(|s| serde_json::from_str(s).map_err(|_| StoreError::Corrupt("chat media item".to_owned())))
             .transpose()?,
     })
+}
+
+/// The tracking code of a record or draft by its record id.
+pub(super) async fn tracking_code_of(readers: &SqlitePool, record_id: Uuid) -> Result<Option<String>, StoreError> {
+    let code = sqlx::query_scalar(
+        "SELECT tracking_code FROM records WHERE id = ?1 UNION ALL SELECT tracking_code FROM chat_drafts \
+         WHERE record_id = ?1 LIMIT 1",
+    )
+    .bind(record_id.to_string())
+    .fetch_optional(readers)
+    .await?;
+    Ok(code)
 }
 
 /// The tracking code of the record one of our sent messages was about (a citizen quoting it

@@ -22,7 +22,9 @@ CREATE TABLE chat_events (
 CREATE TABLE chat_drafts (
     record_id     TEXT    PRIMARY KEY,           -- allocated when the draft opens
     channel       TEXT    NOT NULL,
-    sender_key    TEXT    NOT NULL,              -- keyed hash of the platform's sender id
+    sender_key    TEXT    NOT NULL,              -- keyed hash of the platform's sender id (and of the
+                                                 -- report, for an interaction's draft)
+    in_reply_to   TEXT,                          -- the report an interaction's draft is about
     tracking_code TEXT    NOT NULL UNIQUE,
     opened_at     TEXT    NOT NULL,
     last_at       TEXT    NOT NULL,
