@@ -144,9 +144,7 @@ pub async fn quarantine(command: QuarantineCommand, config: &Config, out: &mut d
                 let chosen: Vec<i64> = if all { held } else { seqs.into_iter().filter(|s| held.contains(s)).collect() };
                 let count = chosen.len();
                 if count > 0 {
-                    store
-                        .commit_processed(crate::store::Processed { requeued: chosen, ..Default::default() })
-                        .await?;
+                    store.commit_processed(crate::store::Processed { requeued: chosen, ..Default::default() }).await?;
                 }
                 writeln!(out, "{}", serde_json::json!({ "replayed": count }))?;
             }

@@ -198,10 +198,9 @@ pub fn chat_settings(config: &Config) -> pipeline::ChatSettings {
 /// The webhooks that are configured, with their secrets.
 fn webhooks(config: &Config) -> http::webhooks::Webhooks {
     let facebook = match (&config.facebook.app_secret, &config.facebook.verify_token) {
-        (Some(app_secret), Some(verify_token)) => Some(http::webhooks::FacebookSecrets {
-            app_secret: app_secret.clone(),
-            verify_token: verify_token.clone(),
-        }),
+        (Some(app_secret), Some(verify_token)) => {
+            Some(http::webhooks::FacebookSecrets { app_secret: app_secret.clone(), verify_token: verify_token.clone() })
+        }
         _ => None,
     };
     let zalo = match (&config.zalo.app_id, &config.zalo.oa_secret_key) {

@@ -183,11 +183,20 @@ fn fold_message(folded: &mut Folded, id: &str, message: &ChatMessage) {
     }
 }
 
-/// Whether a draft has what a report needs to go on without waiting (R4): a description and a
-/// place. Time is the messages' own.
+/// Whether a draft may become a record after a short quiet: it has what a report needs (R4: a
+/// description and a place; time is the messages' own), or its words are urgent (R2: an
+/// urgent matter never waits for its missing items).
 pub fn is_complete(parts: &[Part]) -> bool {
     let folded = fold(parts);
-    !folded.texts.is_empty() && has_place(&folded)
+    if folded.texts.is_empty() {
+        return false;
+    }
+    if has_place(&folded) {
+        return true;
+    }
+    let text = folded.texts.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+    let keyed = crate::keys::Keyed::new(&text);
+    crate::urgency::assess(&keyed, crate::triage::UrgentFlag::None).level == hue_intake_schemas::UrgencyLevel::Immediate
 }
 
 fn has_place(folded: &Folded) -> bool {
@@ -198,9 +207,30 @@ fn has_place(folded: &Folded) -> bool {
 /// their unaccented spellings where those are not ordinary words. People on chat write "cây
 /// đổ ở kiệt 12 Nguyễn Trãi" rather than sharing a pin; that line is the address.
 const PLACE_WORDS: &[&str] = &[
-    "đường ", "duong ", "kiệt ", "kiet ", "hẻm ", "ngõ ", "phường ", "phuong ", "xã ", "thôn ", "tổ dân phố",
-    "số nhà", "quốc lộ", "quoc lo", "tỉnh lộ", "cầu ", "chợ ", "ngã ba", "nga ba", "ngã tư", "nga tu", "bến ",
-    "công viên", "cong vien",
+    "đường ",
+    "duong ",
+    "kiệt ",
+    "kiet ",
+    "hẻm ",
+    "ngõ ",
+    "phường ",
+    "phuong ",
+    "xã ",
+    "thôn ",
+    "tổ dân phố",
+    "số nhà",
+    "quốc lộ",
+    "quoc lo",
+    "tỉnh lộ",
+    "cầu ",
+    "chợ ",
+    "ngã ba",
+    "nga ba",
+    "ngã tư",
+    "nga tu",
+    "bến ",
+    "công viên",
+    "cong vien",
 ];
 
 /// The first line of the citizen's text that names a place.

@@ -190,5 +190,6 @@ async fn store_body(app: &AppState, channel: Channel, raw: Bytes, answer: &'stat
 
 /// Counts a refused call by channel and reason (closed sets only).
 fn refused(channel: Channel, reason: &'static str) {
-    metrics::counter!("hue_intake_webhook_refused_total", "channel" => channel.as_str(), "reason" => reason).increment(1);
+    metrics::counter!("hue_intake_webhook_refused_total", "channel" => channel.as_str(), "reason" => reason)
+        .increment(1);
 }

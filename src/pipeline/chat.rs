@@ -117,7 +117,8 @@ impl Pipeline {
                         // An edit after the record: the new words are an interaction on it.
                         (None, Some(record)) if !removal => match self.store.tracking_code_of(record).await? {
                             Some(code) => {
-                                let code = TrackingCode::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                                let code =
+                                    TrackingCode::parse(&code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                                 let id = self.join(batch, message, position, event, Some(code)).await?;
                                 (EventOutcome::Edit, Some(id))
                             }
@@ -406,7 +407,8 @@ impl Pipeline {
         let standing = self.store.standing(&reporter_ref, received_at).await?;
         let items: Vec<MediaItem> = media.into_iter().map(media_item).collect();
         let in_reply_to = draft.in_reply_to.as_deref().and_then(|c| TrackingCode::parse(c).ok());
-        let tracking_code = TrackingCode::parse(&draft.tracking_code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tracking_code =
+            TrackingCode::parse(&draft.tracking_code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let ctx = hue_intake_adapters::app::Context {
             channel: draft.channel,
             received_at,

@@ -61,7 +61,8 @@ pub struct Wakes {
 pub type WriteFn = Box<
     dyn for<'c> FnOnce(
             &'c mut SqliteConnection,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'c>>
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'c>>
         + Send,
 >;
 
@@ -256,7 +257,11 @@ impl SqliteStore {
             .collect()
     }
 
-    pub async fn replied_code(&self, channel: Channel, platform_message_id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn replied_code(
+        &self,
+        channel: Channel,
+        platform_message_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         chat::replied_code(&self.readers, channel, platform_message_id).await
     }
 

@@ -142,7 +142,8 @@ fn draft_of(row: &sqlx::sqlite::SqliteRow) -> Result<Draft, StoreError> {
         closes_at: parse_ts(row.get(6))?,
         members: serde_json::from_str(row.get::<&str, _>(7))
             .map_err(|_| StoreError::Corrupt("draft members".to_owned()))?,
-        asked: serde_json::from_str(row.get::<&str, _>(8)).map_err(|_| StoreError::Corrupt("draft asked".to_owned()))?,
+        asked: serde_json::from_str(row.get::<&str, _>(8))
+            .map_err(|_| StoreError::Corrupt("draft asked".to_owned()))?,
         open: row.get::<&str, _>(9) == "open",
         in_reply_to: row.get(10),
     })
@@ -250,12 +251,11 @@ pub(super) async fn replied_code(
     channel: Channel,
     platform_message_id: &str,
 ) -> Result<Option<String>, StoreError> {
-    let code: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT tracking_code FROM replies WHERE channel = ?1 AND platform_message_id = ?2 LIMIT 1",
-    )
-    .bind(channel.as_str())
-    .bind(platform_message_id)
-    .fetch_optional(readers)
-    .await?;
+    let code: Option<Option<String>> =
+        sqlx::query_scalar("SELECT tracking_code FROM replies WHERE channel = ?1 AND platform_message_id = ?2 LIMIT 1")
+            .bind(channel.as_str())
+            .bind(platform_message_id)
+            .fetch_optional(readers)
+            .await?;
     Ok(code.flatten())
 }
