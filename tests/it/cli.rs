@@ -129,3 +129,50 @@ fn normalize_at_reproduces_the_golden_records_for_every_disposition() {
         assert!(states.contains(wanted), "no golden record is {wanted}: {states:?}");
     }
 }
+
+/// Chat conversations (`adapters/tests/fixtures/conversations/<channel>-<name>/NN.json`, webhook
+/// bodies as posted) against their golden records (`expected.jsonl`, ids, tracking codes and
+/// reporter refs masked), assembled by each message's own time. `UPDATE_GOLDEN=1` rewrites
+/// the expected files, to be reviewed in the diff.
+#[test]
+fn normalize_assembles_chat_conversations_into_the_golden_records() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/tests/fixtures/conversations");
+    let mut conversations: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    conversations.sort();
+    assert!(conversations.len() >= 6);
+    for conversation in conversations {
+        let name = conversation.file_name().unwrap().to_string_lossy().into_owned();
+        let channel = name.split('-').next().unwrap().to_owned();
+        let mut bodies: Vec<std::path::PathBuf> = std::fs::read_dir(&conversation)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        bodies.sort();
+        let work = tempfile::tempdir().unwrap();
+        let output =
+            bin().current_dir(work.path()).args(["normalize", "--channel", &channel]).args(&bodies).output().unwrap();
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let mut actual: Vec<serde_json::Value> =
+            String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        for record in &mut actual {
+            crate::common::assert_valid_report(record);
+            record["id"] = serde_json::Value::Null;
+            record["tracking_code"] = serde_json::Value::Null;
+            record["reporter"]["ref"] = serde_json::Value::Null;
+        }
+        let expected_path = conversation.join("expected.jsonl");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
+            std::fs::write(&expected_path, text).unwrap();
+            continue;
+        }
+        let expected: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{name}: no expected.jsonl (run with UPDATE_GOLDEN=1 and review)"))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(actual, expected, "{name}");
+    }
+}
