@@ -402,25 +402,7 @@ fn normalize_chat(
     let mut conversation = Conversation::new(settings.timing);
     let print = |closed: Vec<Closed>, out: &mut dyn Write| -> anyhow::Result<()> {
         for draft in closed {
-            let media = draft
-                .parts
-                .iter()
-                .flat_map(|p| match &p.event.kind {
-                    hue_intake_adapters::chat::ChatKind::Message(m)
-                    | hue_intake_adapters::chat::ChatKind::Comment { message: m, .. } => m.attachments.clone(),
-                    _ => Vec::new(),
-                })
-                .filter_map(|a| {
-                    Some(hue_intake_schemas::MediaItem {
-                        kind: a.kind,
-                        mime: None,
-                        bytes: None,
-                        sha256: None,
-                        uri: a.url?,
-                        gps: None,
-                    })
-                })
-                .collect();
+            let media = hue_intake_adapters::assembly::unfetched_media(&draft.parts);
             let ctx = app::Context {
                 channel,
                 received_at: draft.parts[0].received_at,

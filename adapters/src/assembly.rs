@@ -308,6 +308,24 @@ pub fn to_record(
     normalized
 }
 
+/// An attachment that is not (or could not be) downloaded: in the record with the
+/// platform's URL and no bytes, hash or type (SPEC §1 allows the nulls).
+pub fn unfetched(kind: hue_intake_schemas::MediaKind, url: String) -> MediaItem {
+    MediaItem { kind, mime: None, bytes: None, sha256: None, uri: url, gps: None }
+}
+
+/// The attachments of a draft's parts, as they stand before any download.
+pub fn unfetched_media(parts: &[Part]) -> Vec<MediaItem> {
+    parts
+        .iter()
+        .flat_map(|p| match &p.event.kind {
+            ChatKind::Message(m) | ChatKind::Comment { message: m, .. } => m.attachments.clone(),
+            _ => Vec::new(),
+        })
+        .filter_map(|a| Some(unfetched(a.kind, a.url?)))
+        .collect()
+}
+
 /// The title of a record that has media or a place but no words yet.
 fn untitled(channel: Channel, report: &Report) -> String {
     let platform = match channel {

@@ -479,6 +479,6 @@ fn recipient(channel: Channel, sender: &str, message_id: &str, comment: bool) ->
 fn media_item(media: ChatMedia) -> MediaItem {
     match (media.state, media.item) {
         (FetchState::Fetched, Some(item)) => item,
-        _ => MediaItem { kind: media.kind, mime: None, bytes: None, sha256: None, uri: media.url, gps: None },
+        _ => assembly::unfetched(media.kind, media.url),
     }
 }
