@@ -95,7 +95,7 @@ pub fn route(event: &ChatEvent, quoted: Option<TrackingCode>, known_code: impl F
         ChatKind::Postback { .. } => return Route::NoRecord("postback"),
         ChatKind::Sticker => return Route::NoRecord("sticker"),
         ChatKind::Reaction => return Route::NoRecord("reaction"),
-        ChatKind::Echo => return Route::NoRecord("echo"),
+        ChatKind::Echo { .. } => return Route::NoRecord("echo"),
         ChatKind::Receipt => return Route::NoRecord("receipt"),
         ChatKind::Follow { .. } => return Route::NoRecord("follow"),
         ChatKind::Other { .. } => return Route::NoRecord("other"),

@@ -49,7 +49,11 @@ pub enum ChatKind {
     Sticker,
     Reaction,
     /// Our own words coming back (Messenger echo, Zalo `oa_send_*`, the Page's own comment).
-    Echo,
+    /// `metadata` is what the sender attached (Messenger echoes carry the Send API's
+    /// `metadata`, where the gateway puts its reply id, so an echo confirms a send).
+    Echo {
+        metadata: Option<String>,
+    },
     /// Delivery and read receipts.
     Receipt,
     /// Follow / unfollow of the Zalo OA.

@@ -194,7 +194,8 @@ fn messaging_event(item: &Value, at: &str) -> Result<ChatEvent, InputError> {
         let message = message.as_object().ok_or_else(|| invalid(&at, "`message` is not an object"))?;
         let mid = required_id(message.get("mid"), &format!("{at}/mid"))?;
         if message.get("is_echo").and_then(Value::as_bool) == Some(true) {
-            return Ok(event(mid, ChatKind::Echo));
+            let metadata = message.get("metadata").and_then(Value::as_str).map(str::to_owned);
+            return Ok(event(mid, ChatKind::Echo { metadata }));
         }
         return Ok(event(mid, message_kind(message, &at)?));
     }
@@ -412,7 +413,7 @@ fn change_event(
         }
     };
     if own.iter().flatten().any(|own| *own == sender) {
-        return Ok(event(comment_id, ChatKind::Echo));
+        return Ok(event(comment_id, ChatKind::Echo { metadata: None }));
     }
     let post_id = optional_id("post_id")?.unwrap_or_default();
     let parent_id = optional_id("parent_id")?;
@@ -670,7 +671,7 @@ mod tests {
     fn page_comment_is_an_echo_by_entry_id_without_a_configured_page() {
         let body = r#"{"object":"page","entry":[{"id":1029384756,"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"1_2","post_id":"1029384756_1","from":{"id":"1029384756"},"message":"x"}}]}]}"#;
         let events = parse(body.as_bytes(), None).unwrap();
-        assert_eq!(events[0].kind, ChatKind::Echo);
+        assert!(matches!(events[0].kind, ChatKind::Echo { .. }));
         let other_page = parse(body.replace("{\"id\":1029384756,", "{\"id\":5,").as_bytes(), None).unwrap();
         assert!(matches!(other_page[0].kind, ChatKind::Comment { .. }), "{other_page:?}");
     }

@@ -155,7 +155,7 @@ pub fn parse(raw_body: &[u8]) -> Result<Vec<ChatEvent>, InputError> {
             Some(id) => id,
             None => derived(&person),
         };
-        event(message_id, person, ChatKind::Echo)
+        event(message_id, person, ChatKind::Echo { metadata: None })
     } else if event_name == "user_received_message" || event_name == "user_seen_message" {
         let person = citizen_of_flipped(&body)?;
         event(derived(&person), person, ChatKind::Receipt)

@@ -99,7 +99,7 @@ fn render_kind(kind: &ChatKind) -> Value {
         ChatKind::Postback { payload, title } => json!({"type": "postback", "payload": payload, "title": title}),
         ChatKind::Sticker => json!({"type": "sticker"}),
         ChatKind::Reaction => json!({"type": "reaction"}),
-        ChatKind::Echo => json!({"type": "echo"}),
+        ChatKind::Echo { metadata } => json!({"type": "echo", "metadata": metadata}),
         ChatKind::Receipt => json!({"type": "receipt"}),
         ChatKind::Follow { follows } => json!({"type": "follow", "follows": follows}),
         ChatKind::Other { name } => json!({"type": "other", "name": name}),
