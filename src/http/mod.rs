@@ -99,7 +99,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .layer(map_response(problem::ensure_problem_body))
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::HeaderName::from_static("x-hub-signature-256"),
+                    header::HeaderName::from_static("x-zevent-signature"),
+                ]))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                     // Method, route template and request id only: no query, no body, no headers.
