@@ -2,6 +2,7 @@
 //! the real binary for the crash and CLI tests. One test binary (one link step).
 
 mod api;
+mod chat_media;
 mod cli;
 mod common;
 mod contracts;
