@@ -203,7 +203,12 @@ impl Fetcher {
             }
             Attempt::Retry(reason) if made < self.attempts => {
                 let wait = backoff(self.retry_base, self.retry_max, made);
-                let next = Utc::now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                // A retry_max beyond what a timestamp can hold (a misconfiguration) still waits a year
+                // rather than overflowing.
+                let next = chrono::Duration::from_std(wait)
+                    .ok()
+                    .and_then(|d| Utc::now().checked_add_signed(d))
+                    .unwrap_or_else(|| Utc::now() + chrono::Duration::days(365));
                 self.store.fetch_retry(row.id, next, reason).await?;
                 tracing::info!(%channel, id = row.id, attempt = made, reason, retry_in_ms = wait.as_millis() as u64, "Chat media fetch will be retried.");
                 "retry"
