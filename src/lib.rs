@@ -117,6 +117,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
         .run(deliver_stop.clone()),
     );
+    // Always running: without chat attachments queued it only looks at an empty index.
+    let fetch_stop = CancellationToken::new();
+    let fetcher = tokio::spawn(
+        chat::fetch::Fetcher::new(&config, store.clone(), media_store::MediaStore::new(&data_dir), poll_interval)
+            .run(fetch_stop.clone()),
+    );
     let upkeep = tokio::spawn({
         let metrics = metrics.clone();
         let stop = deliver_stop.clone();
@@ -159,6 +165,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         // The pipeline first, so that what it records can still be delivered.
         pipeline_stop.cancel();
         let _ = pipeline.await;
+        // Downloads in flight are cut and their rows left pending: the restart fetches them.
+        fetch_stop.cancel();
+        let _ = fetcher.await;
         deliver_stop.cancel();
         let _ = deliverer.await;
         let _ = upkeep.await;

@@ -124,8 +124,24 @@ impl Upload {
         Ok(())
     }
 
-    /// Ends the upload: classifies short files, syncs, reads the photo's GPS.
+    /// The kind sniffed from the bytes so far (`None` until enough bytes arrived): lets a
+    /// caller hold a declared length against the right cap before reading the rest.
+    pub fn kind(&self) -> Option<MediaKind> {
+        self.kind.map(|(kind, _)| kind)
+    }
+
+    /// Ends the upload: classifies short files, syncs, reads the photo's GPS. A refused or
+    /// failed upload leaves no temporary file behind.
     pub async fn finish(self, limits: &Limits, report_bytes: u64) -> Result<Staged, UploadError> {
+        let temp = self.temp.clone();
+        let finished = self.finish_checked(limits, report_bytes).await;
+        if finished.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        finished
+    }
+
+    async fn finish_checked(self, limits: &Limits, report_bytes: u64) -> Result<Staged, UploadError> {
         let (kind, mime) = match self.kind {
             Some(k) => k,
             None => attachment::classify(&self.head, &self.pointer)?,

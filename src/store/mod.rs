@@ -8,6 +8,7 @@
 //! message survives a crash, and only then may anyone answer 2xx.
 
 pub mod chat;
+mod chat_media;
 pub mod sanctions;
 #[cfg(test)]
 mod sanctions_tests;

@@ -3,6 +3,7 @@
 
 mod api;
 mod chat;
+mod chat_media;
 mod cli;
 mod common;
 mod contracts;
