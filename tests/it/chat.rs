@@ -387,3 +387,44 @@ async fn an_authentic_body_that_does_not_parse_is_kept_in_quarantine_and_can_be_
     // Still broken: processed again, quarantined again (no fix in between), never lost.
     server.metric_reaches("hue_intake_quarantined_total{channel=\"facebook\"}", 2.0).await;
 }
+
+#[tokio::test]
+async fn a_photo_is_fetched_into_the_record_and_places_it_an_expired_one_keeps_its_url() {
+    let (cdn, _state) = crate::chat_media::cdn(crate::common::jpeg_with_gps(16.4637, 107.5909)).await;
+    let mut server = Server::start_with(|c| {
+        with_chat(c);
+        c.chat.fetch_attempts = 2;
+        c.chat.retry_base_ms = 10;
+    })
+    .await;
+    let text = zalo("user_send_text", "ZU-P", "zp-1", json!({"text": "Cây đổ chắn lối đi, không qua được"}));
+    let photo = zalo(
+        "user_send_image",
+        "ZU-P",
+        "zp-2",
+        json!({"attachments": [
+            {"type": "image", "payload": {"url": format!("{cdn}/photo.jpg"), "thumbnail": format!("{cdn}/t.jpg")}},
+            {"type": "image", "payload": {"url": format!("{cdn}/expired.jpg")}}
+        ]}),
+    );
+    for body in [&text, &photo] {
+        assert_eq!(server.post_zalo(body).await.status(), 200);
+    }
+    server.delivered(1).await;
+    let lines = server.sink_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let record = &lines[0];
+    crate::common::assert_valid_report(record);
+    let media = record["media"].as_array().unwrap();
+    assert_eq!(media.len(), 2, "{record}");
+    let fetched = &media[0];
+    assert_eq!(fetched["mime"], "image/jpeg");
+    assert!(fetched["uri"].as_str().unwrap().starts_with("blob:sha256:"));
+    assert_eq!(fetched["gps"]["lat"], 16.4637);
+    let expired = &media[1];
+    assert_eq!(expired["uri"], format!("{cdn}/expired.jpg"), "an unfetched photo keeps its URL");
+    assert!(expired["sha256"].is_null() && expired["bytes"].is_null());
+    // No pin: the photo's EXIF places the report (SPEC §8).
+    assert_eq!(record["location"]["source"], "photo_exif");
+    assert_eq!(record["location"]["lat"], 16.4637);
+}

@@ -34,7 +34,7 @@ const IMAGE_CAP: u64 = 64 * 1024;
 
 /// The CDN double.
 #[derive(Clone)]
-struct Cdn {
+pub(crate) struct Cdn {
     jpeg: Bytes,
     /// Requests to `/flaky.jpg` so far (the first one fails).
     flaky_hits: Arc<AtomicUsize>,
@@ -49,7 +49,7 @@ fn stalled(head: Bytes) -> Body {
     )
 }
 
-async fn cdn(jpeg: Vec<u8>) -> (String, Cdn) {
+pub(crate) async fn cdn(jpeg: Vec<u8>) -> (String, Cdn) {
     let state = Cdn {
         jpeg: Bytes::from(jpeg),
         flaky_hits: Arc::default(),
