@@ -8,6 +8,7 @@
 //! message survives a crash, and only then may anyone answer 2xx.
 
 pub mod chat;
+pub mod replies;
 pub mod sanctions;
 #[cfg(test)]
 mod sanctions_tests;
@@ -360,7 +361,11 @@ impl Store {
     }
 
     /// The tracking code one of our sent chat messages was about.
-    pub async fn replied_code(&self, channel: Channel, platform_message_id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn replied_code(
+        &self,
+        channel: Channel,
+        platform_message_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.replied_code(channel, platform_message_id).await,
         }
