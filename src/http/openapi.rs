@@ -31,6 +31,8 @@ use crate::store::sanctions;
     ),
     components(schemas(
         problem::Problem,
+        health::Readiness,
+        health::ChannelReadiness,
         reports::Acknowledgement,
         reports::PublicStatus,
         admin::ReportViolation,
