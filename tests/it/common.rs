@@ -57,6 +57,11 @@ impl Server {
         Server { base, dir, http: reqwest::Client::new(), running: Some(running), delivered }
     }
 
+    /// The running server's store (to queue replies as the pipeline would, and inspect them).
+    pub fn store(&self) -> hue_intake::store::Store {
+        self.running.as_ref().expect("running").store.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
