@@ -44,6 +44,9 @@ impl Server {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
+        // reqwest is built without a rustls provider of its own; a client built before one
+        // is installed panics (reference/rust-anchors.md §2.2).
+        hue_intake::net::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         adjust(&mut config);

@@ -33,6 +33,7 @@ async fn every_acknowledged_report_survives_sigkill_and_is_delivered_once() {
     let config = write_config(dir.path());
     let (mut child, address) = spawn(&config);
 
+    hue_intake::net::install_crypto_provider();
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
