@@ -178,6 +178,27 @@ async fn a_server_error_is_retried_once_and_the_reply_sent_once() {
 }
 
 #[tokio::test]
+async fn transient_failures_give_up_after_send_attempts() {
+    let graph = Graph::start(PAGE_TOKEN).await;
+    let f = Fixture::new(|c| {
+        facebook(&graph)(c);
+        c.chat.send_attempts = 2;
+    })
+    .await;
+    let id = f.enqueue(Channel::Facebook, Recipient::FacebookUser { psid: "61".into() }, "Thử").await;
+    graph.then_answer(400, json!({"error": {"message": "slow down", "code": 613}}));
+    graph.then_answer(503, json!({"error": {"message": "unavailable", "code": 2}}));
+    let mut sender = f.sender();
+    sender.step().await.unwrap();
+    assert_eq!(f.state(id).await.state, "pending");
+    sender.step().await.unwrap();
+    let state = f.state(id).await;
+    assert_eq!((state.state.as_str(), state.attempts), ("failed", 2));
+    assert_eq!(sender.step().await.unwrap(), 0);
+    assert_eq!(graph.messages().len(), 2);
+}
+
+#[tokio::test]
 async fn outside_the_window_fails_at_once() {
     let graph = Graph::start(PAGE_TOKEN).await;
     let f = Fixture::new(facebook(&graph)).await;
