@@ -22,6 +22,8 @@ mod spawn;
 const TOKEN: &str = "bench-token-0123456789abcdef";
 
 fn main() {
+    // reqwest has no rustls provider of its own; a client built before this panics.
+    hue_intake::net::install_crypto_provider();
     if std::env::var("HUE_BENCH_ROLE").as_deref() == Ok("baseline") {
         return baseline_server();
     }

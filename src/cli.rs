@@ -1,4 +1,5 @@
-//! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `quarantine`, `schema`.
+//! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `quarantine`, `schema`,
+//! `facebook check-subscription`.
 //!
 //! Argument parsing, the offline `normalize` command and the staff's `sanctions` commands
 //! live here so they can be tested without spawning a process; `main.rs` only wires signals
@@ -91,6 +92,14 @@ pub enum Command {
     },
     /// Print the JSON Schema of the canonical report (hue-intake.report.v1).
     Schema,
+    /// Facebook Page checks against the Graph API, with the configured Page access token.
+    Facebook {
+        #[command(subcommand)]
+        command: FacebookCommand,
+        /// TOML config file ([facebook] page_id, page_access_token, graph_base_url, graph_version).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
 }
 
 const QUARANTINE_ABOUT: &str = "Messages kept in quarantine. A message lands here when it was authentic and stored \
@@ -155,6 +164,27 @@ pub async fn quarantine(command: QuarantineCommand, config: &Config, out: &mut d
     store.close().await;
     result
 }
+/// Subcommands of `facebook`.
+#[derive(Debug, Subcommand)]
+pub enum FacebookCommand {
+    /// Is our app subscribed to the Page's webhooks, for the fields the gateway needs?
+    #[command(long_about = CHECK_SUBSCRIPTION_ABOUT)]
+    CheckSubscription {
+        /// The app to look for among the Page's subscribed apps (default: every app listed,
+        /// which with a Page token is normally just the token's own app).
+        #[arg(long, value_name = "ID")]
+        app_id: Option<String>,
+    },
+}
+
+/// Webhook fields the gateway needs on the Page: Messenger messages, button taps, and post
+/// comments (reference/channels.md §1.4–1.6).
+pub const REQUIRED_FIELDS: [&str; 3] = ["messages", "messaging_postbacks", "feed"];
+
+const CHECK_SUBSCRIPTION_ABOUT: &str = "Asks the Graph API which apps are subscribed to the Page's webhooks     (GET /{page_id}/subscribed_apps with facebook.page_access_token, sent as a Bearer header) and whether they     receive the fields the gateway needs: messages, messaging_postbacks and feed. Facebook stops sending webhooks to     an app that is not subscribed, silently, so run this after setting up the Page and when messages stop coming.\n\n\
+    Prints each subscribed app with its fields, and the fields missing. Exit 0 when the app is subscribed to all     of them, 1 when it is not subscribed or fields are missing (subscribe with POST /{page_id}/subscribed_apps?\
+    subscribed_fields=messages,messaging_postbacks,feed, or in the app dashboard), 2 with a one-line error when \
+    facebook.page_id or facebook.page_access_token is not configured, or the Graph API cannot be reached or refuses.";
 
 const SANCTIONS_ABOUT: &str = "Sanctions under R12 of Decision 30/2022, on the configured store directly (the \
     running service sees every change at once).\n\n\
@@ -316,6 +346,51 @@ async fn run_sanctions(
     serde_json::to_writer(&mut *out, &answer)?;
     out.write_all(b"\n")?;
     Ok(())
+}
+
+/// Runs `facebook check-subscription`: true when an app is subscribed to every required field.
+/// Configuration and network errors are [`UsageError`]s (exit 2).
+pub async fn facebook_check_subscription(
+    config: &Config,
+    app_id: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    let fb = &config.facebook;
+    let page_id = fb.page_id.as_deref().filter(|p| !p.is_empty());
+    let page_id = page_id.ok_or_else(|| UsageError("facebook.page_id is not configured".to_owned()))?;
+    let token = fb.page_access_token.as_deref().filter(|t| !t.is_empty());
+    let token = token.ok_or_else(|| UsageError("facebook.page_access_token is not configured".to_owned()))?;
+    let api = crate::chat::facebook_api::GraphApi::new(
+        &fb.graph_base_url,
+        &fb.graph_version,
+        token,
+        std::time::Duration::from_secs(config.chat.send_timeout_secs.max(1)),
+    );
+    let apps = api.subscribed_apps(page_id).await.map_err(|e| UsageError(e.reason))?;
+    let apps: Vec<_> = apps.into_iter().filter(|a| app_id.is_none_or(|id| a.id == id)).collect();
+    if apps.is_empty() {
+        match app_id {
+            Some(id) => writeln!(out, "Page {page_id}: app {id} is not subscribed to its webhooks.")?,
+            None => writeln!(out, "Page {page_id}: no app is subscribed to its webhooks.")?,
+        }
+        writeln!(out, "needed: {}", REQUIRED_FIELDS.join(", "))?;
+        return Ok(false);
+    }
+    let mut fine = false;
+    for app in &apps {
+        let fields =
+            if app.subscribed_fields.is_empty() { "(none)".to_owned() } else { app.subscribed_fields.join(", ") };
+        writeln!(out, "Page {page_id}: app {:?} (id {}) is subscribed to: {fields}", app.name, app.id)?;
+        let missing: Vec<&str> =
+            REQUIRED_FIELDS.iter().copied().filter(|f| !app.subscribed_fields.iter().any(|s| s == f)).collect();
+        if missing.is_empty() {
+            writeln!(out, "  ok: every needed field ({})", REQUIRED_FIELDS.join(", "))?;
+            fine = true;
+        } else {
+            writeln!(out, "  missing: {}", missing.join(", "))?;
+        }
+    }
+    Ok(fine)
 }
 
 /// A failure of `normalize` on an input: exit code 2 with this one line.

@@ -51,6 +51,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 /// A started gateway.
 pub struct Running {
     pub address: std::net::SocketAddr,
+    /// The store the gateway runs on (tests enqueue and inspect with it). Clones of it must
+    /// be dropped before [`Running::stop`]: shutdown waits for the store's last handle.
+    pub store: Store,
     /// Records delivered downstream since start: lets a caller wait for delivery without polling.
     pub delivered: tokio::sync::watch::Receiver<u64>,
     shutdown: CancellationToken,
@@ -60,8 +63,11 @@ pub struct Running {
 impl Running {
     /// Graceful shutdown: what `run` does on SIGTERM.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        self.task.await.context("the server task panicked")?
+        let Running { store, shutdown, task, .. } = self;
+        // The store closes when its last handle is gone: this one must not keep it open.
+        drop(store);
+        shutdown.cancel();
+        task.await.context("the server task panicked")?
     }
 }
 
@@ -99,6 +105,23 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
         .run(pipeline_stop.clone()),
     );
+    // One health for the reply worker (and the other chat workers) and /readyz.
+    let chat_health = chat::health::ChannelHealth::default();
+    // Replies go out after the pipeline queues them, so they stop after it (see below).
+    let send_stop = CancellationToken::new();
+    let sender = match chat::send::Sender::from_config(&config, store.clone(), sealer.clone(), chat_health.clone()) {
+        Some(sender) => {
+            let channels: Vec<&str> = sender.channels().iter().map(|c| c.as_str()).collect();
+            tracing::info!(channels = ?channels, "Replies to citizens will be sent on these channels.");
+            Some(tokio::spawn(sender.run(send_stop.clone())))
+        }
+        None => {
+            tracing::info!(
+                "No Facebook Page token and no Zalo tokens configured: replies to citizens stay queued unsent."
+            );
+            None
+        }
+    };
     let sink = match config.sink.kind {
         SinkKind::File => {
             let path = config.data_path(&config.sink.path);
@@ -147,7 +170,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         limits: config.media_limits(),
         max_json_bytes: config.server.max_json_bytes,
         metrics,
-        chat_health: chat::health::ChannelHealth::default(),
+        chat_health,
         webhooks: Arc::new(webhooks(&config)),
     };
     let limits = HttpLimits {
@@ -156,6 +179,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     };
     tracing::info!(%address, data_dir = %data_dir.display(), "Listening.");
     let serve_until = shutdown.clone();
+    let running_store = store.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, http::router(state, limits))
             .with_graceful_shutdown(serve_until.cancelled_owned())
@@ -168,6 +192,10 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         // Downloads in flight are cut and their rows left pending: the restart fetches them.
         fetch_stop.cancel();
         let _ = fetcher.await;
+        send_stop.cancel();
+        if let Some(sender) = sender {
+            let _ = sender.await;
+        }
         deliver_stop.cancel();
         let _ = deliverer.await;
         let _ = upkeep.await;
@@ -175,7 +203,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         tracing::info!("Shut down cleanly.");
         served
     });
-    Ok(Running { address, delivered, shutdown, task })
+    Ok(Running { address, store: running_store, delivered, shutdown, task })
 }
 
 /// The decoder of a configuration: geography, R2 window and the reporter-ref key.

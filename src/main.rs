@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hue_intake::cli::{Cli, Command, InputFailure, UsageError};
+use hue_intake::cli::{Cli, Command, FacebookCommand, InputFailure, UsageError};
 use hue_intake::config::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             std::io::Write::flush(&mut out)?;
             Ok(())
         }),
+        Command::Facebook { command: FacebookCommand::CheckSubscription { app_id }, config } => {
+            return facebook_check(config, app_id);
+        }
         Command::Sanctions { command, config, actor } => Config::load(config.as_deref()).and_then(|config| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let stdout = std::io::stdout();
@@ -50,6 +53,25 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `facebook check-subscription`: 0 subscribed to every needed field, 1 not (or fields
+/// missing), 2 a configuration or network error (one line).
+fn facebook_check(config: Option<std::path::PathBuf>, app_id: Option<String>) -> ExitCode {
+    let checked = Config::load(config.as_deref()).and_then(|config| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        runtime.block_on(hue_intake::cli::facebook_check_subscription(&config, app_id.as_deref(), &mut out))
+    });
+    match checked {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {}", e.to_string().lines().next().unwrap_or("failed"));
+            ExitCode::from(2)
         }
     }
 }

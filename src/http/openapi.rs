@@ -34,6 +34,8 @@ use crate::store::sanctions;
     ),
     components(schemas(
         problem::Problem,
+        health::Readiness,
+        health::ChannelReadiness,
         reports::Acknowledgement,
         reports::PublicStatus,
         admin::ReportViolation,

@@ -93,6 +93,13 @@ impl Pipeline {
             };
             metrics::counter!("hue_intake_chat_events_total", "channel" => message.channel.as_str(), "route" => label)
                 .increment(1);
+            if let ChatKind::Echo { metadata: Some(metadata) } = &event.kind
+                && let Some(reply_id) = metadata.strip_prefix("hue-intake:").and_then(|id| Uuid::parse_str(id).ok())
+                && self.store.confirm_echo(reply_id).await?
+            {
+                // A send interrupted by a crash, now known to have arrived: never re-sent.
+                tracing::info!(channel = %message.channel, reply_id = %reply_id, "Echo confirmed a reply in doubt.");
+            }
             let (outcome, record_id) = match route {
                 Route::NoRecord(_) => (EventOutcome::NoRecord, None),
                 Route::Draft => {

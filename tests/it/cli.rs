@@ -176,3 +176,80 @@ fn normalize_assembles_chat_conversations_into_the_golden_records() {
         assert_eq!(actual, expected, "{name}");
     }
 }
+
+/// `facebook check-subscription` against the Graph double, run as users run it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facebook_check_subscription_says_what_is_missing_with_its_exit_code() {
+    use crate::doubles::{GRAPH_VERSION, Graph, PAGE_ID};
+    const TOKEN: &str = "EAAB-page-token-for-the-cli";
+    let graph = Graph::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[facebook]\npage_id = \"{PAGE_ID}\"\npage_access_token = \"{TOKEN}\"\ngraph_base_url = \"{}\"\ngraph_version = \"{GRAPH_VERSION}\"\n",
+            graph.base
+        ),
+    )
+    .unwrap();
+    let run = |config: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            bin().args(["facebook", "check-subscription", "--config"]).arg(config).output().unwrap()
+        })
+    };
+
+    graph.set_subscribed_apps(serde_json::json!({"data": [
+        {"id": "555", "name": "Hue-S intake", "subscribed_fields": ["messages", "messaging_postbacks", "feed", "message_echoes"]}
+    ]}));
+    let ok = run(config.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(stdout.contains("Hue-S intake") && stdout.contains("ok: every needed field"), "{stdout}");
+
+    graph.set_subscribed_apps(serde_json::json!({"data": [
+        {"id": "555", "name": "Hue-S intake", "subscribed_fields": ["messages"]}
+    ]}));
+    let missing = run(config.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&missing.stdout);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout.contains("missing: messaging_postbacks, feed"), "{stdout}");
+
+    graph.set_subscribed_apps(serde_json::json!({"data": []}));
+    let none = run(config.clone()).await.unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no app is subscribed"));
+    assert!(graph.problems().is_empty(), "{:?}", graph.problems());
+
+    // No Page id configured: exit 2 with one line, and nothing sent.
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, "[facebook]\npage_access_token = \"x\"\n").unwrap();
+    let refused = run(bare).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("facebook.page_id"), "{stderr}");
+
+    // The Graph API unreachable: exit 2.
+    let unreachable = dir.path().join("down.toml");
+    std::fs::write(
+        &unreachable,
+        format!(
+            "[facebook]\npage_id = \"{PAGE_ID}\"\npage_access_token = \"x\"\ngraph_base_url = \"http://127.0.0.1:9\"\n"
+        ),
+    )
+    .unwrap();
+    let down = run(unreachable).await.unwrap();
+    assert_eq!(down.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&down.stderr).lines().count(), 1);
+}
+
+#[test]
+fn facebook_check_subscription_help_explains_the_exit_codes() {
+    let output = bin().args(["facebook", "check-subscription", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needed in ["subscribed_apps", "messaging_postbacks", "Exit 0", "1 when", "2 with"] {
+        assert!(help.contains(needed), "{needed} missing from:\n{help}");
+    }
+}

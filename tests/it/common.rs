@@ -44,6 +44,9 @@ impl Server {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
+        // reqwest is built without a rustls provider of its own; a client built before one
+        // is installed panics (reference/rust-anchors.md §2.2).
+        hue_intake::net::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
         adjust(&mut config);
@@ -55,6 +58,11 @@ impl Server {
         let base = format!("http://{}", running.address);
         let delivered = running.delivered.clone();
         Server { base, dir, http: reqwest::Client::new(), running: Some(running), delivered }
+    }
+
+    /// The running server's store (to queue replies as the pipeline would, and inspect them).
+    pub fn store(&self) -> hue_intake::store::Store {
+        self.running.as_ref().expect("running").store.clone()
     }
 
     pub fn url(&self, path: &str) -> String {

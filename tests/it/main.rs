@@ -8,8 +8,10 @@ mod cli;
 mod common;
 mod contracts;
 mod crash;
+mod doubles;
 mod media;
 mod regulation;
+mod replies;
 mod sanctions;
 #[path = "../support/spawn.rs"]
 mod spawn;
