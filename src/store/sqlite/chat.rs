@@ -13,78 +13,88 @@ use super::{enum_text, parse_enum, parse_ts, ts};
 use crate::store::chat::{ChatChanges, ChatMedia, Draft, FetchState};
 use crate::store::{Pending, StoreError};
 
-/// Writes a batch's chat changes. Events are unique by (channel, event id); a draft row is
+/// Most rows per multi-row statement: at most 11 parameters a row, well under SQLite's 32766.
+const ROWS_PER_STATEMENT: usize = 512;
+
+/// Writes a batch's chat changes, each table in a few multi-row statements (they share the
+/// writer's transaction with the receives waiting behind them, so fewer statements is
+/// lower webhook latency). Events are unique by (channel, event id); a draft row is
 /// rewritten whole; fetches and replies are inserted once (a re-run changes nothing).
 pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) -> Result<(), StoreError> {
-    for event in &changes.events {
-        sqlx::query(
-            "INSERT INTO chat_events (channel, event_id, inbound_seq, position, outcome, record_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (channel, event_id) DO NOTHING",
-        )
-        .bind(event.channel.as_str())
-        .bind(&event.event_id)
-        .bind(event.inbound_seq)
-        .bind(event.position)
-        .bind(event.outcome.as_str())
-        .bind(event.record_id.map(|id| id.to_string()))
-        .execute(&mut *conn)
-        .await?;
+    for chunk in changes.events.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO chat_events (channel, event_id, inbound_seq, position, outcome, record_id) ",
+        );
+        insert.push_values(chunk, |mut row, event| {
+            row.push_bind(event.channel.as_str())
+                .push_bind(event.event_id.clone())
+                .push_bind(event.inbound_seq)
+                .push_bind(event.position)
+                .push_bind(event.outcome.as_str())
+                .push_bind(event.record_id.map(|id| id.to_string()));
+        });
+        insert.push(" ON CONFLICT (channel, event_id) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
     }
-    for draft in &changes.drafts {
-        sqlx::query(
+    for chunk in changes.drafts.chunks(ROWS_PER_STATEMENT) {
+        let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO chat_drafts (record_id, channel, sender_key, tracking_code, opened_at, last_at, closes_at, \
-                                      members, asked, state, in_reply_to) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (record_id) DO UPDATE SET last_at = excluded.last_at, closes_at = excluded.closes_at, \
-                 members = excluded.members, asked = excluded.asked, state = excluded.state",
-        )
-        .bind(draft.record_id.to_string())
-        .bind(draft.channel.as_str())
-        .bind(&draft.sender_key)
-        .bind(&draft.tracking_code)
-        .bind(ts(draft.opened_at))
-        .bind(ts(draft.last_at))
-        .bind(ts(draft.closes_at))
-        .bind(serde_json::to_string(&draft.members).expect("pairs serialise"))
-        .bind(serde_json::to_string(&draft.asked).expect("strings serialise"))
-        .bind(if draft.open { "open" } else { "closed" })
-        .bind(&draft.in_reply_to)
-        .execute(&mut *conn)
-        .await?;
+                                      members, asked, state, in_reply_to) ",
+        );
+        upsert.push_values(chunk, |mut row, draft| {
+            row.push_bind(draft.record_id.to_string())
+                .push_bind(draft.channel.as_str())
+                .push_bind(draft.sender_key.clone())
+                .push_bind(draft.tracking_code.clone())
+                .push_bind(ts(draft.opened_at))
+                .push_bind(ts(draft.last_at))
+                .push_bind(ts(draft.closes_at))
+                .push_bind(serde_json::to_string(&draft.members).expect("pairs serialise"))
+                .push_bind(serde_json::to_string(&draft.asked).expect("strings serialise"))
+                .push_bind(if draft.open { "open" } else { "closed" })
+                .push_bind(draft.in_reply_to.clone());
+        });
+        upsert.push(
+            " ON CONFLICT (record_id) DO UPDATE SET last_at = excluded.last_at, closes_at = excluded.closes_at, \
+             members = excluded.members, asked = excluded.asked, state = excluded.state",
+        );
+        upsert.build().execute(&mut *conn).await?;
     }
-    for fetch in &changes.fetches {
-        sqlx::query(
-            "INSERT INTO chat_media (inbound_seq, position, attachment, kind, url, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (inbound_seq, position, attachment) DO NOTHING",
-        )
-        .bind(fetch.inbound_seq)
-        .bind(fetch.position)
-        .bind(fetch.attachment)
-        .bind(enum_text(&fetch.kind))
-        .bind(&fetch.url)
-        .bind(ts(fetch.next_attempt_at))
-        .execute(&mut *conn)
-        .await?;
+    for chunk in changes.fetches.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO chat_media (inbound_seq, position, attachment, kind, url, next_attempt_at) ",
+        );
+        insert.push_values(chunk, |mut row, fetch| {
+            row.push_bind(fetch.inbound_seq)
+                .push_bind(fetch.position)
+                .push_bind(fetch.attachment)
+                .push_bind(enum_text(&fetch.kind))
+                .push_bind(fetch.url.clone())
+                .push_bind(ts(fetch.next_attempt_at));
+        });
+        insert.push(" ON CONFLICT (inbound_seq, position, attachment) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
     }
     let created_at = ts(Utc::now());
-    for reply in &changes.replies {
-        sqlx::query(
+    for chunk in changes.replies.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO replies (id, channel, purpose, dedupe_key, record_id, tracking_code, recipient_sealed, text, \
-                                  next_attempt_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(reply.id.to_string())
-        .bind(reply.channel.as_str())
-        .bind(reply.purpose.as_str())
-        .bind(&reply.dedupe_key)
-        .bind(reply.record_id.map(|id| id.to_string()))
-        .bind(&reply.tracking_code)
-        .bind(&reply.recipient_sealed)
-        .bind(&reply.text)
-        .bind(ts(reply.next_attempt_at))
-        .bind(&created_at)
-        .execute(&mut *conn)
-        .await?;
+                                  next_attempt_at, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, reply| {
+            row.push_bind(reply.id.to_string())
+                .push_bind(reply.channel.as_str())
+                .push_bind(reply.purpose.as_str())
+                .push_bind(reply.dedupe_key.clone())
+                .push_bind(reply.record_id.map(|id| id.to_string()))
+                .push_bind(reply.tracking_code.clone())
+                .push_bind(reply.recipient_sealed.clone())
+                .push_bind(reply.text.clone())
+                .push_bind(ts(reply.next_attempt_at))
+                .push_bind(created_at.clone());
+        });
+        insert.push(" ON CONFLICT (dedupe_key) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
