@@ -269,7 +269,8 @@ fn metric_sum(metrics: &str, prefix: &str) -> f64 {
         .lines()
         .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum()
+        // From 0.0: an empty `sum` of floats is -0.0, which prints as "-0".
+        .fold(0.0, |total, value| total + value)
 }
 
 struct Outcome {
