@@ -10,6 +10,22 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Why a request failed, in a fixed phrase: reqwest's own text names the URL, which may carry
+/// signatures or tokens and must not reach logs or stored errors.
+pub fn failure_reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_redirect() {
+        "too many redirects"
+    } else if e.is_builder() {
+        "invalid URL"
+    } else {
+        "request failed"
+    }
+}
+
 /// A client whose every request is bounded by `timeout` (reqwest has none by default).
 pub fn client(timeout: Duration) -> reqwest::Client {
     install_crypto_provider();

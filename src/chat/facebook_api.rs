@@ -146,14 +146,7 @@ impl GraphApi {
 
 /// A request that failed on the way: never the URL (reqwest's Display carries it).
 fn transport(e: reqwest::Error) -> Failure {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    Failure::new(Fault::Transient, format!("Facebook Graph API {what}"))
+    Failure::new(Fault::Transient, format!("Facebook Graph API {}", crate::net::failure_reason(&e)))
 }
 
 /// What a Graph error means for the reply (reference/channels.md §1.9; Graph error codes).

@@ -271,17 +271,9 @@ fn by_status(status: StatusCode) -> Attempt {
 
 /// A transport error, reduced to a fixed reason: reqwest's own text names the URL.
 fn transport(e: &reqwest::Error) -> Attempt {
-    if e.is_timeout() {
-        Attempt::Retry("timed out")
-    } else if e.is_connect() {
-        Attempt::Retry("connection failed")
-    } else if e.is_redirect() {
-        Attempt::Failed("too many redirects".to_owned())
-    } else if e.is_builder() {
-        Attempt::Failed("invalid URL".to_owned())
-    } else {
-        Attempt::Retry("transfer failed")
-    }
+    let reason = crate::net::failure_reason(e);
+    // Redirect loops and bad URLs do not get better with time.
+    if e.is_redirect() || e.is_builder() { Attempt::Failed(reason.to_owned()) } else { Attempt::Retry(reason) }
 }
 
 /// The bytes were refused by the same checks as the app's uploads, or our disk failed.

@@ -163,14 +163,7 @@ fn seconds(v: &Value) -> Option<u64> {
 }
 
 fn transport(e: &reqwest::Error) -> Failure {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    Failure::new(Fault::Transient, format!("Zalo API {what}"))
+    Failure::new(Fault::Transient, format!("Zalo API {}", crate::net::failure_reason(e)))
 }
 
 /// Zalo's error numbers (reference/channels.md §2.7, from a third-party table).

@@ -79,6 +79,15 @@ fn short(reason: &str) -> String {
     reason.chars().take(200).collect()
 }
 
+/// An UPDATE run by [`Store::update_one`], answering how many rows it changed.
+type UpdateFn = Box<
+    dyn for<'c> FnOnce(
+            &'c mut sqlx::SqliteConnection,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, StoreError>> + Send + 'c>>
+        + Send,
+>;
+
 impl Store {
     /// Pending replies of these channels due at `now`, oldest first.
     pub async fn due_replies(
@@ -120,16 +129,30 @@ impl Store {
     /// Claims a pending reply for sending: `sending`, committed. False when it is no longer
     /// pending (then it must not be sent).
     pub async fn reply_sending(&self, id: Uuid) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let changed = self
+            .update_one(Box::new(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE replies SET state = 'sending' WHERE id = ?1 AND state = 'pending'")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(done.rows_affected())
+                })
+            }))
+            .await?;
+        Ok(changed)
+    }
+
+    /// Runs one conditional UPDATE in the group commit; true when it changed a row. The
+    /// condition in its WHERE clause is what makes a state change happen once.
+    async fn update_one(&self, update: UpdateFn) -> Result<bool, StoreError> {
         let changed = Arc::new(AtomicU64::new(0));
         let seen = changed.clone();
-        let id = id.to_string();
         self.write(Box::new(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE replies SET state = 'sending' WHERE id = ?1 AND state = 'pending'")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                seen.store(done.rows_affected(), Ordering::Relaxed);
+                let rows = update(conn).await?;
+                seen.store(rows, Ordering::Relaxed);
                 Ok(())
             })
         }))
@@ -238,10 +261,8 @@ impl Store {
     /// delivered. Settles a reply left `sending` or `uncertain` by a crash as `sent`; true
     /// when this changed a state.
     pub async fn confirm_echo(&self, reply_id: Uuid) -> Result<bool, StoreError> {
-        let changed = Arc::new(AtomicU64::new(0));
-        let seen = changed.clone();
         let (id, at) = (reply_id.to_string(), ts(Utc::now()));
-        self.write(Box::new(move |conn| {
+        self.update_one(Box::new(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(
                     "UPDATE replies SET state = 'sent', sent_at = COALESCE(sent_at, ?2), last_error = NULL \
@@ -251,12 +272,10 @@ impl Store {
                 .bind(at)
                 .execute(&mut *conn)
                 .await?;
-                seen.store(done.rows_affected(), Ordering::Relaxed);
-                Ok(())
+                Ok(done.rows_affected())
             })
         }))
-        .await?;
-        Ok(changed.load(Ordering::Relaxed) == 1)
+        .await
     }
 
     /// Where one reply stands.
