@@ -13,6 +13,7 @@ pub mod assembly;
 pub mod attachment;
 pub mod category;
 pub mod chat;
+pub mod email;
 pub mod error;
 pub mod facebook;
 pub mod geo;
