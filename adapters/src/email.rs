@@ -44,7 +44,7 @@ pub struct Email {
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
     /// The text: `text/plain` preferred, else the HTML body as text; forwarded messages follow
-    /// under [`FORWARDED_MARKER`]. Repaired and NFC.
+    /// under [`FORWARDED_MARKER`]. Repaired, NFC, `\n` line endings.
     pub body_text: String,
     /// What the charset repair did to the subject and to the body.
     pub subject_repair: Repair,
@@ -157,7 +157,8 @@ impl Body {
                 PartType::Html(html) => html::to_text(&self.repaired(html, declared)),
                 _ => continue,
             };
-            let text = text.trim().to_owned();
+            // One line ending for everything downstream (RFC 5322 bodies arrive with CRLF).
+            let text = text.replace("\r\n", "\n").trim().to_owned();
             if !text.is_empty() {
                 texts.push(text);
             }

@@ -18,13 +18,18 @@ use serde_json::{Value, json};
 
 /// Runs every `*.json` input (other than expectations) of `tests/fixtures/<dir>` through
 /// `produce(name, bytes)` and compares.
-pub fn run_suite(dir: &str, mut produce: impl FnMut(&str, &[u8]) -> String) {
+pub fn run_suite(dir: &str, produce: impl FnMut(&str, &[u8]) -> String) {
+    run_suite_ext(dir, "json", produce);
+}
+
+/// [`run_suite`] for inputs named `*.<ext>` (`eml` for the e-mail corpus).
+pub fn run_suite_ext(dir: &str, ext: &str, mut produce: impl FnMut(&str, &[u8]) -> String) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json"))
+        .filter(|p| p.extension().is_some_and(|e| e == ext) && !p.to_string_lossy().ends_with(".expected.json"))
         .collect();
     inputs.sort();
     let mut failures = Vec::new();
