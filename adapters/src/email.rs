@@ -14,7 +14,9 @@ pub mod quote;
 
 use chrono::{DateTime, TimeZone, Utc};
 use hue_intake_schemas::TrackingCode;
-use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{Encoding, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 
@@ -152,9 +154,11 @@ impl Body {
         let mut texts = Vec::new();
         for part in message.text_bodies() {
             let declared = part.content_type().and_then(|ct| ct.attribute("charset"));
-            let text = match &part.body {
-                PartType::Text(text) => self.repaired(text, declared),
-                PartType::Html(html) => html::to_text(&self.repaired(html, declared)),
+            let text = match (&part.body, undecoded(message, part, declared)) {
+                (PartType::Text(_), Some(raw)) => self.decoded(&raw, declared.unwrap_or_default()),
+                (PartType::Html(_), Some(raw)) => html::to_text(&self.decoded(&raw, declared.unwrap_or_default())),
+                (PartType::Text(text), None) => self.repaired(text, declared),
+                (PartType::Html(html), None) => html::to_text(&self.repaired(html, declared)),
                 _ => continue,
             };
             // One line ending for everything downstream (RFC 5322 bodies arrive with CRLF).
@@ -184,10 +188,38 @@ impl Body {
 
     fn repaired(&mut self, text: &str, declared: Option<&str>) -> String {
         let (fixed, repair) = charset::repair(text, declared);
+        self.note(repair);
+        fixed
+    }
+
+    fn decoded(&mut self, raw: &[u8], declared: &str) -> String {
+        let (fixed, repair) = charset::decode(raw, declared);
+        self.note(repair);
+        fixed
+    }
+
+    fn note(&mut self, repair: Repair) {
         if self.repair == Repair::None {
             self.repair = repair;
         }
-        fixed
+    }
+}
+
+/// The transfer-decoded bytes of a text part labelled with a charset other than UTF-8, for
+/// [`charset::decode`]; `None` for UTF-8 or when the part's bytes cannot be found (then
+/// mail-parser's decoding is repaired instead).
+fn undecoded(message: &Message<'_>, part: &mail_parser::MessagePart<'_>, declared: Option<&str>) -> Option<Vec<u8>> {
+    let label = declared?.trim().to_ascii_lowercase();
+    if label.starts_with("utf") || label.is_empty() {
+        return None;
+    }
+    let start = usize::try_from(part.offset_body).ok()?;
+    let end = usize::try_from(part.offset_end).ok()?;
+    let raw = message.raw_message().get(start..end)?;
+    match part.encoding {
+        Encoding::None => Some(raw.to_vec()),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        Encoding::Base64 => base64_decode(raw),
     }
 }
 

@@ -74,6 +74,32 @@ pub fn repair(text: &str, declared: Option<&str>) -> (String, Repair) {
     (composed, repair)
 }
 
+/// Decodes the bytes of a text part labelled with a charset other than UTF-8 (mail-parser's
+/// own decoding loses bytes: undefined windows-1252 positions such as 0x9D, which UTF-8 read as
+/// Latin-1 needs, and every byte of a label it does not know). Valid UTF-8 wins over the label;
+/// labels encoding_rs knows are decoded by it and [`repair`]ed; the Vietnamese legacy labels
+/// (`x-viet-vni`, `x-viet-tcvn5712`, `tcvn3`…) go through their tables; anything else is read
+/// as Latin-1 and repaired.
+pub fn decode(bytes: &[u8], declared: &str) -> (String, Repair) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let (text, repair) = repair(text, Some("utf-8"));
+        return (text, if bytes.is_ascii() { repair } else { Repair::Utf8 });
+    }
+    let label = declared.trim().to_ascii_lowercase();
+    if let Some(encoding) = encoding_rs::Encoding::for_label(label.as_bytes()) {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        return repair(&text, Some(&label));
+    }
+    let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
+    if label.contains("vni") {
+        (from_vni(&latin1).nfc().collect(), Repair::Vni)
+    } else if label.contains("tcvn") || label.contains("abc") || label.contains("vn3") {
+        (from_tcvn3(&latin1).nfc().collect(), Repair::Tcvn3)
+    } else {
+        repair(&latin1, Some("iso-8859-1"))
+    }
+}
+
 /// The bytes the text was decoded from, when its label is a single-byte charset that maps back
 /// losslessly (or there is no label and every character is Latin-1).
 fn single_byte_form(text: &str, label: Option<&str>) -> Option<Vec<u8>> {
@@ -337,6 +363,17 @@ mod tests {
         let nfd: String = "Thừa Thiên Huế".nfd().collect();
         assert_eq!(repair(&nfd, Some("utf-8")), ("Thừa Thiên Huế".to_owned(), Repair::Nfc));
         assert_eq!(repair("Hoà Thuận, cầu", None), ("Hoà Thuận, cầu".to_owned(), Repair::None));
+    }
+
+    #[test]
+    fn unknown_labels_use_the_tables() {
+        assert_eq!(decode(b"Hue\xe1", "x-viet-vni"), ("Huế".to_owned(), Repair::Vni));
+        assert_eq!(decode(b"Hu\xd5", "x-viet-tcvn5712"), ("Huế".to_owned(), Repair::Tcvn3));
+        assert_eq!(decode("Huế".as_bytes(), "x-viet-vps"), ("Huế".to_owned(), Repair::Utf8));
+        assert_eq!(decode(b"plain", "x-unknown"), ("plain".to_owned(), Repair::None));
+        // "ờ" is E1 BB 9D: 0x9D has no windows-1252 character, yet the UTF-8 must survive.
+        assert_eq!(decode("đường".as_bytes(), "iso-8859-1"), ("đường".to_owned(), Repair::Utf8));
+        assert_eq!(decode(b"caf\xe9 cr\xe8me", "iso-8859-1"), ("café crème".to_owned(), Repair::None));
     }
 
     #[test]
