@@ -60,7 +60,7 @@ pub struct Email {
 /// Who sent a mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
-    /// The address as written, lower-cased domain not enforced.
+    /// The address as written (no case folding: the service compares it as it needs).
     pub address: Option<String>,
     /// The display name, decoded and NFC.
     pub name: Option<String>,
@@ -306,6 +306,17 @@ mod tests {
         assert_eq!(sanitise_filename("C:\\Users\\a\\ảnh.jpg").as_deref(), Some("ảnh.jpg"));
         assert_eq!(sanitise_filename("../../etc/passwd").as_deref(), Some("passwd"));
         assert_eq!(sanitise_filename("/tmp/..").as_deref(), None);
+    }
+
+    #[test]
+    fn forwarded_legacy_parts_are_decoded_from_their_own_bytes() {
+        let raw = b"From: a@b.vn\r\nMessage-ID: <x@b.vn>\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n\
+--o\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nXem d\xc6\xb0\xe1\xbb\x9bi\r\n\
+--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d.vn\r\nSubject: s\r\n\
+Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+Hue=E1 bi=EF nga=E4p, =F1\xf6\xf4\xf8ng ngaa=E4p\r\n--o--\r\n";
+        let email = parse(raw).unwrap();
+        assert_eq!(email.body_text, format!("Xem dưới\n\n{FORWARDED_MARKER}\nSubject: s\n\nHuế bị ngập, đường ngaập"));
     }
 
     #[test]
