@@ -23,12 +23,15 @@ pub fn to_text(html: &str) -> String {
             rest = &rest[end..];
             if !tag.starts_with('/') && matches!(name.as_str(), "script" | "style" | "head" | "title") {
                 // Skip the element's content up to its closing tag.
+                // Without a closing tag a script or style runs to the end; an unclosed `head`
+                // or `title` is ignored rather than swallowing the body.
                 let close = format!("</{name}");
                 let lower = rest.to_ascii_lowercase();
-                rest = lower.find(&close).map_or("", |at| {
-                    let after = &rest[at..];
-                    after.find('>').map_or("", |gt| &after[gt + 1..])
-                });
+                rest = match lower.find(&close) {
+                    Some(at) => rest[at..].find('>').map_or("", |gt| &rest[at + gt + 1..]),
+                    None if matches!(name.as_str(), "script" | "style") => "",
+                    None => rest,
+                };
             } else if is_block(&name) {
                 out.push('\n');
             }
@@ -134,5 +137,6 @@ mod tests {
         let html = "<html><head><style>p{color:red}</style></head><body><p>C&acirc;y đổ &amp; chắn đường</p>\
                     <script>alert(1)</script><div>Lê Lợi<br>Huế&nbsp;&#7871;&#x1EBF;</div><!-- x --></body></html>";
         assert_eq!(to_text(html), "C&acirc;y đổ & chắn đường\nLê Lợi\nHuế ếế");
+        assert_eq!(to_text("<head><meta charset=utf-8><p>Ngập</p>"), "Ngập");
     }
 }
