@@ -426,8 +426,7 @@ pub fn normalize(
         let name = file.display().to_string();
         let fail = |reason: String| InputFailure { file: name.clone(), reason };
         let raw = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let checked = app::parse(&raw)
-            .map_err(|e| fail(format!("{} (at {})", e.detail, if e.pointer.is_empty() { "/" } else { &e.pointer })))?;
+        let checked = app::parse(&raw).map_err(|e| fail(format!("{} (at {})", e.detail, e.location())))?;
         let mut media = Vec::new();
         let mut total = 0u64;
         for (i, m) in checked.body.media.iter().enumerate() {
@@ -478,17 +477,15 @@ fn normalize_chat(
     let print = |closed: Vec<Closed>, out: &mut dyn Write| -> anyhow::Result<()> {
         for draft in closed {
             let media = hue_intake_adapters::assembly::unfetched_media(&draft.parts);
-            let ctx = app::Context {
+            let ctx = decoder.context(Assigned {
                 channel,
                 received_at: draft.parts[0].received_at,
-                raw_sha256: draft.parts[0].raw_sha256.clone(),
+                raw_sha256: &draft.parts[0].raw_sha256,
                 record_id: crate::ids::new_record_id(),
                 tracking_code: crate::ids::new_tracking_code(),
-                reporter_key: &decoder.reporter_key,
-                geo: &decoder.geo,
-                rules: &decoder.rules,
+                // Offline: no store, so nobody's standing is known (SPEC §4).
                 standing: Default::default(),
-            };
+            });
             let normalized =
                 hue_intake_adapters::assembly::to_record(&draft.parts, draft.in_reply_to.clone(), media, &ctx);
             serde_json::to_writer(&mut *out, &normalized.report)?;
@@ -504,7 +501,7 @@ fn normalize_chat(
             Channel::Facebook => hue_intake_adapters::facebook::parse(&raw, settings.facebook_page_id.as_deref()),
             _ => hue_intake_adapters::zalo::parse(&raw),
         }
-        .map_err(|e| fail(format!("{} (at {})", e.detail, if e.pointer.is_empty() { "/" } else { &e.pointer })))?;
+        .map_err(|e| fail(format!("{} (at {})", e.detail, e.location())))?;
         let raw_sha256 = attachment::sha256_hex(&raw);
         for event in events {
             let received_at = at.or(event.sent_at).unwrap_or_else(Utc::now);

@@ -36,6 +36,11 @@ impl InputError {
         InputError { refusal, pointer: pointer.into(), detail: detail.into() }
     }
 
+    /// Where the problem is, for one-line messages: the pointer, or `/` for the whole body.
+    pub fn location(&self) -> &str {
+        if self.pointer.is_empty() { "/" } else { &self.pointer }
+    }
+
     /// Parses JSON strictly into `T`, naming the place of the first problem.
     ///
     /// Invalid UTF-8 is caught first so the answer can say so plainly; serde's path tracking

@@ -97,19 +97,9 @@ impl GraphApi {
                 "message": { "text": text },
             }),
         };
-        let response = self
-            .http
-            .post(format!("{}/me/messages", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(graph_failure(status.as_u16(), &bytes));
-        }
+        let response =
+            self.http.post(format!("{}/me/messages", self.base)).bearer_auth(&self.token).json(&body).send().await;
+        let bytes = success_body(response).await?;
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         match answer.get("message_id").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => Ok(id.to_owned()),
@@ -121,18 +111,9 @@ impl GraphApi {
 
     /// The apps subscribed to the Page's webhooks, and to which fields.
     pub async fn subscribed_apps(&self, page_id: &str) -> Result<Vec<SubscribedApp>, Failure> {
-        let response = self
-            .http
-            .get(format!("{}/{page_id}/subscribed_apps", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(graph_failure(status.as_u16(), &bytes));
-        }
+        let response =
+            self.http.get(format!("{}/{page_id}/subscribed_apps", self.base)).bearer_auth(&self.token).send().await;
+        let bytes = success_body(response).await?;
         #[derive(Deserialize)]
         struct Answer {
             #[serde(default)]
@@ -145,6 +126,17 @@ impl GraphApi {
 }
 
 /// A request that failed on the way: never the URL (reqwest's Display carries it).
+/// The body of a 2xx answer; anything else as the Graph API's failure.
+async fn success_body(response: Result<reqwest::Response, reqwest::Error>) -> Result<bytes::Bytes, Failure> {
+    let response = response.map_err(transport)?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(transport)?;
+    if !status.is_success() {
+        return Err(graph_failure(status.as_u16(), &bytes));
+    }
+    Ok(bytes)
+}
+
 fn transport(e: reqwest::Error) -> Failure {
     Failure::new(Fault::Transient, format!("Facebook Graph API {}", crate::net::failure_reason(&e)))
 }

@@ -162,9 +162,7 @@ impl Pipeline {
             Channel::Zalo => zalo::parse(&raw),
             other => return Err(format!("channel {other} has no chat decoder")),
         };
-        parsed.map_err(|e| {
-            format!("body does not parse: {} at {}", e.detail, if e.pointer.is_empty() { "/" } else { &e.pointer })
-        })
+        parsed.map_err(|e| format!("body does not parse: {} at {}", e.detail, e.location()))
     }
 
     /// Routes an event, looking up what only the store knows: which record one of our quoted
@@ -416,17 +414,14 @@ impl Pipeline {
         let in_reply_to = draft.in_reply_to.as_deref().and_then(|c| TrackingCode::parse(c).ok());
         let tracking_code =
             TrackingCode::parse(&draft.tracking_code).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let ctx = hue_intake_adapters::app::Context {
+        let ctx = self.decoder.context(super::Assigned {
             channel: draft.channel,
             received_at,
-            raw_sha256: parts[0].raw_sha256.clone(),
+            raw_sha256: &parts[0].raw_sha256,
             record_id: draft.record_id,
             tracking_code,
-            reporter_key: &self.decoder.reporter_key,
-            geo: &self.decoder.geo,
-            rules: &self.decoder.rules,
             standing,
-        };
+        });
         let normalized: Normalized = assembly::to_record(parts, in_reply_to, items, &ctx);
         let reply = replies::compose(&normalized.report, &standing, self.decoder.rules.zone);
         let last = parts.last().expect("parts are not empty");

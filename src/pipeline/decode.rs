@@ -48,7 +48,13 @@ pub struct Assigned<'a> {
 impl Decoder {
     /// The record of an app or portal body.
     pub fn app(&self, checked: &Checked, media: Vec<MediaItem>, assigned: Assigned<'_>) -> Normalized {
-        let ctx = Context {
+        app::normalize(checked, media, &self.context(assigned))
+    }
+
+    /// What the pure normalisers need beside a message: its ids and times, and this decoder's
+    /// keys, geography and rules.
+    pub fn context(&self, assigned: Assigned<'_>) -> Context<'_> {
+        Context {
             channel: assigned.channel,
             received_at: assigned.received_at,
             raw_sha256: assigned.raw_sha256.to_owned(),
@@ -58,8 +64,7 @@ impl Decoder {
             geo: &self.geo,
             rules: &self.rules,
             standing: assigned.standing,
-        };
-        app::normalize(checked, media, &ctx)
+        }
     }
 
     /// Re-decodes a stored message. An error is the quarantine reason: it names what failed,

@@ -63,12 +63,7 @@ impl Pipeline {
             if matches!(message.channel, Channel::Facebook | Channel::Zalo) {
                 match self.fold_body(&message, &mut chat, &mut processed).await? {
                     Ok(()) => processed.done.push(message.seq),
-                    Err(reason) => {
-                        tracing::warn!(channel = %message.channel, seq = message.seq, reason = %reason, "Message quarantined.");
-                        metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str())
-                            .increment(1);
-                        processed.quarantined.push((message.seq, reason));
-                    }
+                    Err(reason) => quarantine(&mut processed, &message, reason),
                 }
                 continue;
             }
@@ -78,12 +73,7 @@ impl Pipeline {
                     processed.records.push(record);
                     processed.done.push(message.seq);
                 }
-                Err(reason) => {
-                    tracing::warn!(channel = %message.channel, seq = message.seq, reason = %reason, "Message quarantined.");
-                    metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str())
-                        .increment(1);
-                    processed.quarantined.push((message.seq, reason));
-                }
+                Err(reason) => quarantine(&mut processed, &message, reason),
             }
         }
         self.settle_drafts(&mut chat, &mut processed).await?;
@@ -143,6 +133,14 @@ impl Pipeline {
         };
         (record, labels)
     }
+}
+
+/// Keeps an authentic message that cannot be processed raw, with the reason (which names what
+/// failed, never the content), and counts it.
+fn quarantine(processed: &mut Processed, message: &Pending, reason: String) {
+    tracing::warn!(channel = %message.channel, seq = message.seq, reason = %reason, "Message quarantined.");
+    metrics::counter!("hue_intake_quarantined_total", "channel" => message.channel.as_str()).increment(1);
+    processed.quarantined.push((message.seq, reason));
 }
 
 /// The metric labels of one record (all from closed sets, never text).
