@@ -36,6 +36,7 @@ pub struct Config {
     pub chat: Chat,
     pub facebook: Facebook,
     pub zalo: Zalo,
+    pub mail: Mail,
     #[serde(default)]
     pub clients: BTreeMap<String, Client>,
     /// Staff and the case system on the admin API (R12 sanctions).
@@ -160,6 +161,90 @@ impl Zalo {
     }
 }
 
+/// The mailbox dttm@: IMAP in, SMTP out (reference/channels.md §3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    pub imap_host: Option<String>,
+    pub imap_port: u16,
+    pub imap_security: Security,
+    pub allow_plaintext: bool,
+    pub imap_username: Option<String>,
+    pub imap_password: Option<String>,
+    pub imap_oauth2_token: Option<String>,
+    pub mailbox: String,
+    pub processed_mailbox: String,
+    pub ca_file: Option<PathBuf>,
+    pub idle_renew_secs: u64,
+    pub poll_interval_secs: u64,
+    pub fetch_batch: u32,
+    pub reconnect_min_secs: u64,
+    pub reconnect_max_secs: u64,
+    pub max_message_bytes: u64,
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_security: Security,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub from_address: String,
+    pub from_name: String,
+    pub message_id_domain: String,
+    pub max_replies_per_address_per_day: u32,
+    pub smtp_timeout_secs: u64,
+}
+
+impl Mail {
+    /// The poller runs when a mailbox is configured.
+    pub fn poller_enabled(&self) -> bool {
+        self.imap_host.as_deref().is_some_and(|h| !h.is_empty())
+    }
+
+    /// Replies go out by e-mail when an SMTP server is configured.
+    pub fn smtp_enabled(&self) -> bool {
+        self.smtp_host.as_deref().is_some_and(|h| !h.is_empty())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.poller_enabled() {
+            if self.imap_username.is_none() {
+                anyhow::bail!("mail.imap_username must be set when mail.imap_host is");
+            }
+            if self.imap_password.is_none() && self.imap_oauth2_token.is_none() {
+                anyhow::bail!("mail.imap_password or mail.imap_oauth2_token must be set when mail.imap_host is");
+            }
+            if self.imap_security == Security::Plain && !self.allow_plaintext {
+                anyhow::bail!(
+                    "mail.imap_security = \"plain\" sends the password in clear: set mail.allow_plaintext = true for a local server"
+                );
+            }
+            if self.mailbox == self.processed_mailbox {
+                anyhow::bail!("mail.processed_mailbox must differ from mail.mailbox");
+            }
+            if self.fetch_batch == 0 {
+                anyhow::bail!("mail.fetch_batch must be at least 1");
+            }
+        }
+        if self.smtp_enabled() && self.smtp_security == Security::Plain && !self.allow_plaintext {
+            anyhow::bail!(
+                "mail.smtp_security = \"plain\" sends mail in clear: set mail.allow_plaintext = true for a local server"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// How a mail connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS before anything is sent.
+    Starttls,
+    /// No TLS (a server on this machine only; needs `mail.allow_plaintext`).
+    Plain,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
@@ -247,6 +332,7 @@ impl Config {
                 anyhow::bail!("staff.{name}.token is also a client's token; give staff their own");
             }
         }
+        self.mail.validate()?;
         if self.store.group_commit_max_batch == 0 || self.sink.batch_size == 0 {
             anyhow::bail!("store.group_commit_max_batch and sink.batch_size must be at least 1");
         }

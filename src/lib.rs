@@ -15,6 +15,7 @@ pub mod config;
 pub mod deliver;
 pub mod http;
 pub mod ids;
+pub mod mail;
 pub mod media_store;
 pub mod net;
 pub mod pipeline;

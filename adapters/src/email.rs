@@ -89,10 +89,7 @@ pub fn parse(raw: &[u8]) -> Result<Email, InputError> {
     if message.headers().is_empty() {
         return Err(refused());
     }
-    let message_id = match message.message_id().map(bare_id).filter(|id| !id.is_empty()) {
-        Some(id) => id,
-        None => format!("sha256:{}", hex(&Sha256::digest(raw))),
-    };
+    let message_id = id_or_hash(&message, raw);
     let from = message.from().and_then(|a| a.first()).map(|addr| Sender {
         address: addr.address().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()),
         name: addr.name().map(|n| charset::repair(n.trim(), None).0).filter(|n| !n.is_empty()),
@@ -120,6 +117,24 @@ pub fn parse(raw: &[u8]) -> Result<Email, InputError> {
         attachments: body.attachments,
         machine: machine::classify(&message),
     })
+}
+
+/// The message's id as [`Email::message_id`] gives it, from the headers alone (cheap: the
+/// poller keys every message by it before anything else). `None` when the bytes are not a
+/// message at all.
+pub fn message_id_of(raw: &[u8]) -> Option<String> {
+    let message = MessageParser::default().parse_headers(raw)?;
+    if message.headers().is_empty() {
+        return None;
+    }
+    Some(id_or_hash(&message, raw))
+}
+
+fn id_or_hash(message: &Message<'_>, raw: &[u8]) -> String {
+    match message.message_id().map(bare_id).filter(|id| !id.is_empty()) {
+        Some(id) => id,
+        None => format!("sha256:{}", hex(&Sha256::digest(raw))),
+    }
 }
 
 /// The tracking code of a subject tag `[HUE-XXXX-XXXX]` (any case), as our acknowledgements
