@@ -3,6 +3,7 @@
 //! stored message into a record is the pipeline's.
 
 pub mod ingest;
+pub mod smtp;
 pub mod tls;
 
 pub use ingest::{Ingest, Ingested};
