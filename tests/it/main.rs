@@ -9,6 +9,7 @@ mod common;
 mod contracts;
 mod crash;
 mod doubles;
+mod mail;
 mod mail_servers;
 mod media;
 mod regulation;

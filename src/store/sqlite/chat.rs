@@ -101,10 +101,11 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
     for message_id in &changes.bounced {
         // A bounce can only fail what went out; a reply still queued is not touched.
         sqlx::query(
-            "UPDATE replies SET state = 'failed', last_error = 'bounced by the recipient\'s mail server' \
+            "UPDATE replies SET state = 'failed', last_error = ?2 \
              WHERE channel = 'email' AND platform_message_id = ?1 AND state IN ('sent', 'uncertain')",
         )
         .bind(message_id)
+        .bind("bounced by the recipient's mail server")
         .execute(&mut *conn)
         .await?;
     }
