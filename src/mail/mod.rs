@@ -1,8 +1,11 @@
 //! The mailbox dttm@ on the service side: raw messages in ([`ingest`]), TLS for the mail
-//! connections ([`tls`]). Parsing is the pure `hue_intake_adapters::email`'s job; turning a
+//! connections ([`tls`]), a backlog imported from mbox and Maildir files ([`mailbox`] reads
+//! them, [`import`] stores them). Parsing is the pure `hue_intake_adapters::email`'s job; turning a
 //! stored message into a record is the pipeline's.
 
+pub mod import;
 pub mod ingest;
+pub mod mailbox;
 pub mod tls;
 
 pub use ingest::{Ingest, Ingested};

@@ -9,6 +9,7 @@ mod common;
 mod contracts;
 mod crash;
 mod doubles;
+mod mail_import;
 mod media;
 mod regulation;
 mod replies;
