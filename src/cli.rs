@@ -1,5 +1,5 @@
 //! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `quarantine`, `schema`,
-//! `facebook check-subscription`.
+//! `facebook check-subscription`, `import-mail`.
 //!
 //! Argument parsing, the offline `normalize` command and the staff's `sanctions` commands
 //! live here so they can be tested without spawning a process; `main.rs` only wires signals
@@ -90,6 +90,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
     },
+    /// Import a backlog of the mailbox dttm@ from mbox files and Maildir folders into the store,
+    /// as the IMAP poller would have received it. Idempotent and resumable by Message-ID.
+    #[command(long_about = IMPORT_MAIL_ABOUT)]
+    ImportMail {
+        /// TOML config file (its store.data_dir is the store filled, privacy.seal_key seals).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// mbox files, Maildir folders, .eml files, or directories holding them.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Print the JSON Schema of the canonical report (hue-intake.report.v1).
     Schema,
     /// Facebook Page checks against the Graph API, with the configured Page access token.
@@ -164,6 +175,75 @@ pub async fn quarantine(command: QuarantineCommand, config: &Config, out: &mut d
     store.close().await;
     result
 }
+const IMPORT_MAIL_ABOUT: &str = "Imports an existing backlog of the mailbox dttm@ into the configured store, each \
+    mail stored raw exactly as the IMAP poller would have received it (received now); the pipeline of `serve` turns \
+    the stored mails into records afterwards. Mails too large or that are not mail at all are stored too (the \
+    pipeline quarantines them): the import drops nothing it can read.\n\n\
+    PATHs taken: an mbox file (mboxrd or mboxo, LF or CRLF; a message starts at a `From ` line at the start of \
+    the file or after a blank line; `>From ` lines lose one `>`), read message by message; a Maildir folder (the \
+    files of cur/ and new/ in name order; tmp/ and Maildir++ subfolders such as .Sent are not taken, name them to \
+    import them); an .eml file (or any other file not starting with `From `) as one message; a directory that is \
+    not a Maildir is walked: the Maildirs, mbox files (files starting with `From `) and .eml files under it, in \
+    name order, hidden entries and other files skipped.\n\n\
+    Idempotent and resumable: mails are keyed by Message-ID (by content hash when they have none), so running it \
+    again, or after an interruption, stores nothing twice and skips what is there quickly. The last message of an \
+    mbox that ends mid-line (cut, or still being written) is not imported and counts as unreadable: run again on \
+    the complete file.\n\n\
+    A progress bar (messages, bytes of the total) is drawn on stderr when it is a terminal. At the end one line on \
+    stdout: `imported N, already present M, unreadable K` (unreadable entries are also named on stderr). Exit 0 \
+    then; 2 with a one-line error when a PATH does not exist or cannot be read, or the store does not exist yet \
+    (start `serve` once, or check --config); 1 when the store fails (what was stored stays: run again).";
+
+/// Runs `import-mail` on the configured store: the summary line on `out`.
+pub async fn import_mail(config: &Config, paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let scan = crate::mail::mailbox::scan(paths).map_err(|e| UsageError(e.to_string()))?;
+    let data_dir = &config.store.data_dir;
+    // Opening would create an empty store; a missing one is a wrong --config, not a new start.
+    if !data_dir.join("hue-intake.db").exists() {
+        return Err(UsageError(format!(
+            "no store in {} (check --config and store.data_dir, or start serve once)",
+            data_dir.display()
+        ))
+        .into());
+    }
+    let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, data_dir)
+        .context("privacy.seal_key")?;
+    let store = Store::open_sqlite(
+        data_dir,
+        Options {
+            group_commit_max_batch: config.store.group_commit_max_batch,
+            max_database_bytes: config.store.max_database_bytes,
+        },
+    )
+    .await
+    .context("opening the store")?;
+    let total: u64 = scan.sources.iter().map(|s| s.bytes()).sum();
+    let target = if std::io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let progress = indicatif::ProgressBar::with_draw_target(Some(total), target);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} {wide_bar} {bytes}/{total_bytes} {msg}")
+            .expect("a valid template"),
+    );
+    if !scan.skipped.is_empty() {
+        progress.suspend(|| {
+            eprintln!("note: {} files neither mbox, .eml nor in a Maildir were skipped", scan.skipped.len())
+        });
+    }
+    let ingest = crate::mail::Ingest::new(store.clone(), sealer);
+    let (summary, result) = crate::mail::import::import(&ingest, &scan, &progress).await;
+    progress.finish_and_clear();
+    drop(ingest);
+    store.close().await;
+    writeln!(out, "{summary}")?;
+    result.context("the store failed")?;
+    Ok(())
+}
+
 /// Subcommands of `facebook`.
 #[derive(Debug, Subcommand)]
 pub enum FacebookCommand {

@@ -32,6 +32,12 @@ fn main() -> ExitCode {
             std::io::Write::flush(&mut out)?;
             Ok(())
         }),
+        Command::ImportMail { config, paths } => Config::load(config.as_deref()).and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime.block_on(hue_intake::cli::import_mail(&config, &paths, &mut out))
+        }),
         Command::Facebook { command: FacebookCommand::CheckSubscription { app_id }, config } => {
             return facebook_check(config, app_id);
         }

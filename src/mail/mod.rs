@@ -1,8 +1,12 @@
-//! The mailbox dttm@ on the service side: raw messages in ([`ingest`]), TLS for the mail
-//! connections ([`tls`]). Parsing is the pure `hue_intake_adapters::email`'s job; turning a
-//! stored message into a record is the pipeline's.
+//! The mailbox dttm@ on the service side: raw messages in ([`ingest`]), replies out by SMTP
+//! ([`smtp`]), TLS for the mail connections ([`tls`]), a backlog imported from mbox and
+//! Maildir files ([`mailbox`] reads them, [`import`] stores them). Parsing is the pure
+//! `hue_intake_adapters::email`'s job; turning a stored message into a record is the
+//! pipeline's.
 
+pub mod import;
 pub mod ingest;
+pub mod mailbox;
 pub mod smtp;
 pub mod tls;
 

@@ -14,6 +14,8 @@ pub mod sanctions;
 #[cfg(test)]
 mod sanctions_tests;
 mod sqlite;
+// `import-mail`'s duplicate check (an `impl Store` block of its own).
+mod mail_import;
 
 use std::path::Path;
 

@@ -10,6 +10,7 @@ mod contracts;
 mod crash;
 mod doubles;
 mod mail;
+mod mail_import;
 mod mail_servers;
 mod media;
 mod regulation;
