@@ -421,6 +421,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_init.sql")),
     (2, include_str!("migrations/sqlite/0002_sanctions.sql")),
     (3, include_str!("migrations/sqlite/0003_chat.sql")),
+    (4, include_str!("migrations/sqlite/0004_mail.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
