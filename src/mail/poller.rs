@@ -5,8 +5,8 @@
 //! - a round: SELECT; compare UIDVALIDITY with the checkpoint (a change means a resync from
 //!   UID 1, which [`Ingest`] deduplicates by Message-ID and hash); `UID SEARCH UID last+1:*`
 //!   (dropping UIDs ≤ last, the `N:*` quirk); sizes first, then `BODY.PEEK[]` in bounded
-//!   batches, oldest first; each batch committed, then moved (`UID MOVE`, or COPY + `\Deleted`
-//!   + EXPUNGE), then the checkpoint advanced. A message is never moved before its commit, so
+//!   batches, oldest first; each batch committed, then moved (`UID MOVE`, or COPY, `\Deleted`
+//!   and EXPUNGE), then the checkpoint advanced. A message is never moved before its commit, so
 //!   a crash anywhere leaves it in the mailbox or already stored: at least once, and the
 //!   Message-ID dedupe makes that exactly once in the store.
 //! - between rounds: IDLE (ended and re-issued every `idle_renew_secs`, and at least every
