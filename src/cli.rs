@@ -433,6 +433,9 @@ pub fn normalize(
     if matches!(channel, Channel::Facebook | Channel::Zalo) {
         return normalize_chat(channel, at, config, files, out);
     }
+    if channel == Channel::Email {
+        return normalize_email(at, config, files, out);
+    }
     if !matches!(channel, Channel::App | Channel::Portal) {
         return Err(InputFailure {
             file: "-".to_owned(),
@@ -476,6 +479,67 @@ pub fn normalize(
                 standing: Default::default(),
             },
         );
+        serde_json::to_writer(&mut *out, &normalized.report)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Raw mails (`.eml`), one record each, as the pipeline makes them. Machine mail (auto-replies,
+/// bounces) prints nothing. Offline there is no store, so a reply cannot be threaded to its
+/// report (R10 needs our sent Message-IDs and the report's reporter): every mail prints as a
+/// report.
+fn normalize_email(
+    at: Option<DateTime<Utc>>,
+    config: &Config,
+    files: &[PathBuf],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use hue_intake_adapters::email;
+    let sealer = offline_sealer(config)?;
+    let decoder = crate::decoder(config, &sealer)?;
+    let limits = config.media_limits();
+    for file in files {
+        let name = file.display().to_string();
+        let fail = |reason: String| InputFailure { file: name.clone(), reason };
+        let raw = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if raw.len() as u64 > config.mail.max_message_bytes {
+            return Err(fail(format!(
+                "the mail has {} bytes, more than mail.max_message_bytes ({})",
+                raw.len(),
+                config.mail.max_message_bytes
+            ))
+            .into());
+        }
+        let mail = email::parse(&raw).map_err(|e| fail(e.detail))?;
+        if mail.machine.is_some() {
+            continue;
+        }
+        // Attachments the service would leave out (caps, types) are left out here too.
+        let mut media = Vec::new();
+        let mut total = 0u64;
+        for (i, a) in mail.attachments.iter().enumerate() {
+            if media.len() >= limits.files_per_report {
+                break;
+            }
+            let size = a.bytes.len() as u64;
+            if let Ok(item) = attachment::describe(&a.bytes, &limits, total + size, &format!("/attachments/{i}")) {
+                total += size;
+                media.push(item);
+            }
+        }
+        let received_at = at.or(mail.date).unwrap_or_else(Utc::now);
+        let raw_sha256 = attachment::sha256_hex(&raw);
+        let ctx = decoder.context(Assigned {
+            channel: Channel::Email,
+            received_at,
+            raw_sha256: &raw_sha256,
+            record_id: crate::ids::new_record_id(),
+            tracking_code: crate::ids::new_tracking_code(),
+            // Offline: no store, so nobody's standing is known (SPEC §4).
+            standing: Default::default(),
+        });
+        let normalized = email::record::to_record(&mail, None, media, &ctx);
         serde_json::to_writer(&mut *out, &normalized.report)?;
         out.write_all(b"\n")?;
     }

@@ -103,6 +103,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
             poll_interval,
             chat: chat_settings(&config),
+            mail: mail_settings(&config),
         }
         .run(pipeline_stop.clone()),
     );
@@ -110,7 +111,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let chat_health = chat::health::ChannelHealth::default();
     // Replies go out after the pipeline queues them, so they stop after it (see below).
     let send_stop = CancellationToken::new();
-    let sender = match chat::send::Sender::from_config(&config, store.clone(), sealer.clone(), chat_health.clone()) {
+    let sender = match chat::send::Sender::from_config(&config, store.clone(), sealer.clone(), chat_health.clone())
+        .context("setting up replies to citizens")?
+    {
         Some(sender) => {
             let channels: Vec<&str> = sender.channels().iter().map(|c| c.as_str()).collect();
             tracing::info!(channels = ?channels, "Replies to citizens will be sent on these channels.");
@@ -244,6 +247,16 @@ pub fn chat_settings(config: &Config) -> pipeline::ChatSettings {
             max: chrono::Duration::seconds(config.chat.max_draft_secs as i64),
         },
         facebook_page_id: config.facebook.page_id.clone(),
+    }
+}
+
+pub fn mail_settings(config: &Config) -> pipeline::MailSettings {
+    pipeline::MailSettings {
+        media: media_store::MediaStore::new(&config.store.data_dir),
+        limits: config.media_limits(),
+        max_message_bytes: config.mail.max_message_bytes,
+        message_id_domain: config.mail.message_id_domain.clone(),
+        max_replies_per_address_per_day: config.mail.max_replies_per_address_per_day,
     }
 }
 

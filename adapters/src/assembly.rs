@@ -219,6 +219,7 @@ const PLACE_WORDS: &[&str] = &[
     "thôn ",
     "tổ dân phố",
     "số nhà",
+    "nhà số",
     "quốc lộ",
     "quoc lo",
     "tỉnh lộ",
@@ -235,7 +236,13 @@ const PLACE_WORDS: &[&str] = &[
 
 /// The first line of the citizen's text that names a place.
 fn place_in_text(folded: &Folded) -> Option<&str> {
-    folded.texts.iter().flat_map(|(_, t)| t.lines()).find(|line| {
+    folded.texts.iter().find_map(|(_, t)| place_line(t))
+}
+
+/// The first line of `text` that names a place (a street, an alley, a ward, a bridge…): the
+/// address people write instead of a pin, on chat and in mail alike.
+pub fn place_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|line| {
         let lower = format!("{} ", line.to_lowercase());
         PLACE_WORDS.iter().any(|w| lower.contains(w))
     })

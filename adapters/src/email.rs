@@ -11,6 +11,7 @@ pub mod charset;
 pub mod html;
 pub mod machine;
 pub mod quote;
+pub mod record;
 
 use chrono::{DateTime, TimeZone, Utc};
 use hue_intake_schemas::TrackingCode;
@@ -81,11 +82,22 @@ pub struct EmailAttachment {
 
 /// Parses one raw message.
 pub fn parse(raw: &[u8]) -> Result<Email, InputError> {
+    read(raw, true)
+}
+
+/// The headers of a mail only (sender, ids, subject, machine mail), with an empty body and no
+/// attachments: for a mail too large to read whole, which still gets an answer.
+pub fn parse_headers(raw: &[u8]) -> Result<Email, InputError> {
+    read(raw, false)
+}
+
+fn read(raw: &[u8], whole: bool) -> Result<Email, InputError> {
     let refused = || InputError::new(Refusal::Malformed, "", "the body is not an RFC 5322 message");
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(refused());
     }
-    let message = MessageParser::default().parse(raw).ok_or_else(refused)?;
+    let parser = MessageParser::default();
+    let message = if whole { parser.parse(raw) } else { parser.parse_headers(raw) }.ok_or_else(refused)?;
     if message.headers().is_empty() {
         return Err(refused());
     }
@@ -103,7 +115,9 @@ pub fn parse(raw: &[u8]) -> Result<Email, InputError> {
         None => (None, Repair::None),
     };
     let mut body = Body::default();
-    body.collect(&message, 0);
+    if whole {
+        body.collect(&message, 0);
+    }
     Ok(Email {
         message_id,
         from,

@@ -76,6 +76,21 @@ pub fn compose(report: &Report, standing: &Standing, zone: Tz) -> Reply {
     }
 }
 
+/// The answer to a mail too large to take (kept in quarantine, not made a record), in
+/// Vietnamese then English: the citizen learns the limit and how to send again.
+pub fn too_large(max_bytes: u64) -> Reply {
+    let mb = max_bytes.div_ceil(1024 * 1024);
+    Reply {
+        language: "mul".to_owned(),
+        text: format!(
+            "Thư của bạn lớn hơn {mb} MB nên hệ thống Hue-S chưa tiếp nhận được. Vui lòng gửi lại phản ánh \
+             với ảnh nhỏ hơn hoặc ít tệp đính kèm hơn, hoặc gửi qua ứng dụng Hue-S.\n\n\
+             Your e-mail is larger than {mb} MB, so Hue-S could not take it. Please send your report again \
+             with smaller or fewer attachments, or use the Hue-S app."
+        ),
+    }
+}
+
 /// The question for what an open chat draft still lacks (R4), asked while the citizen is
 /// still writing. `sample` is what they wrote so far (it picks the language).
 pub fn question(sample: &str, missing: &[MissingField]) -> Reply {

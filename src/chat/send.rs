@@ -1,5 +1,5 @@
 //! The reply worker: sends the replies the pipeline queued (acknowledgements, questions) to
-//! the citizen on Facebook or Zalo, each at most once.
+//! the citizen on Facebook, Zalo or by e-mail, each at most once.
 //!
 //! For each due reply: claim it (`sending`, committed) *before* calling the platform, call,
 //! then record `sent` with the platform's message id, or put it back to `pending` with a
@@ -31,6 +31,7 @@ use super::health::ChannelHealth;
 use super::tokens::{TokenPair, ZaloTokens};
 use super::zalo_api::{self, ZaloApi};
 use crate::config::Config;
+use crate::mail::smtp::{Outgoing, Smtp};
 use crate::seal::Sealer;
 use crate::store::chat::Recipient;
 use crate::store::replies::{AfterFailure, DueReply};
@@ -129,6 +130,7 @@ pub struct Sender {
     health: ChannelHealth,
     facebook: Option<GraphApi>,
     zalo: Option<Zalo>,
+    email: Option<Smtp>,
     settings: Settings,
 }
 
@@ -136,7 +138,12 @@ impl Sender {
     /// The worker for what the configuration enables: Facebook when a Page access token is
     /// set, Zalo when an access or refresh token is. `None` when neither is (replies then
     /// stay queued).
-    pub fn from_config(config: &Config, store: Store, sealer: Sealer, health: ChannelHealth) -> Option<Sender> {
+    pub fn from_config(
+        config: &Config,
+        store: Store,
+        sealer: Sealer,
+        health: ChannelHealth,
+    ) -> anyhow::Result<Option<Sender>> {
         let timeout = Duration::from_secs(config.chat.send_timeout_secs.max(1));
         let fb = &config.facebook;
         let facebook = fb
@@ -167,8 +174,9 @@ impl Sender {
             );
             Zalo { api, tokens }
         });
-        if facebook.is_none() && zalo.is_none() {
-            return None;
+        let email = Smtp::from_config(&config.mail)?;
+        if facebook.is_none() && zalo.is_none() && email.is_none() {
+            return Ok(None);
         }
         let settings = Settings {
             attempts: config.chat.send_attempts.max(1),
@@ -177,7 +185,7 @@ impl Sender {
             batch_size: 64,
             poll_interval: Duration::from_millis(config.sink.poll_interval_ms),
         };
-        Some(Sender { store, sealer, health, facebook, zalo, settings })
+        Ok(Some(Sender { store, sealer, health, facebook, zalo, email, settings }))
     }
 
     /// The channels this worker sends on.
@@ -188,6 +196,9 @@ impl Sender {
         }
         if self.zalo.is_some() {
             channels.push(Channel::Zalo);
+        }
+        if self.email.is_some() {
+            channels.push(Channel::Email);
         }
         channels
     }
@@ -294,6 +305,7 @@ impl Sender {
             (reply.channel, &recipient),
             (Channel::Facebook, Recipient::FacebookUser { .. } | Recipient::FacebookComment { .. })
                 | (Channel::Zalo, Recipient::ZaloUser { .. })
+                | (Channel::Email, Recipient::Email { .. })
         );
         if fits { Ok(recipient) } else { Err("the recipient is not on the reply's channel") }
     }
@@ -303,6 +315,18 @@ impl Sender {
             Recipient::FacebookUser { psid } => self.graph()?.send(FacebookTo::User(psid), text, id).await,
             Recipient::FacebookComment { comment_id } => {
                 self.graph()?.send(FacebookTo::Comment(comment_id), text, id).await
+            }
+            Recipient::Email { address, subject, in_reply_to, references } => {
+                let smtp = self.email.as_ref().ok_or_else(|| Failure::new(Fault::Auth, "SMTP is not configured"))?;
+                smtp.send(Outgoing {
+                    to: address,
+                    subject,
+                    in_reply_to: in_reply_to.as_deref(),
+                    references,
+                    text,
+                    reply_id: id,
+                })
+                .await
             }
             Recipient::ZaloUser { user_id, quote } => {
                 let zalo = self.zalo.as_ref().ok_or_else(|| Failure::new(Fault::Auth, "Zalo is not configured"))?;

@@ -6,6 +6,7 @@
 pub mod imap;
 pub mod ingest;
 pub mod poller;
+pub mod smtp;
 pub mod tls;
 
 pub use ingest::{Ingest, Ingested};

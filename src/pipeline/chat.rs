@@ -442,7 +442,7 @@ impl Pipeline {
         Ok((record, labels, Some(reply)))
     }
 
-    fn new_reply(
+    pub(super) fn new_reply(
         &self,
         channel: Channel,
         purpose: ReplyPurpose,
@@ -463,6 +463,8 @@ impl Pipeline {
             recipient_sealed: self.sealer.seal(&recipient, id.to_string().as_bytes()),
             text,
             next_attempt_at: Utc::now(),
+            recipient_key: None,
+            platform_message_id: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod chat;
 mod decode;
+mod email;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use chat::ChatSettings;
 pub use decode::{Assigned, Decoder, MessageMeta};
+pub use email::MailSettings;
 
 use crate::seal::Sealer;
 use crate::store::{NewRecord, Pending, Processed, Store, StoreError};
@@ -39,6 +41,7 @@ pub struct Pipeline {
     /// and so how late a chat draft may close after its deadline.
     pub poll_interval: Duration,
     pub chat: ChatSettings,
+    pub mail: MailSettings,
 }
 
 impl Pipeline {
@@ -59,7 +62,15 @@ impl Pipeline {
         let mut processed = Processed::default();
         let mut counted: Vec<Labels> = Vec::new();
         let mut chat = chat::Batch::default();
+        let mut mail = email::MailBatch::default();
         for message in pending {
+            if message.channel == Channel::Email {
+                match self.fold_email(&message, &mut mail, &mut processed, &mut counted).await? {
+                    Ok(()) => processed.done.push(message.seq),
+                    Err(reason) => quarantine(&mut processed, &message, reason),
+                }
+                continue;
+            }
             if matches!(message.channel, Channel::Facebook | Channel::Zalo) {
                 match self.fold_body(&message, &mut chat, &mut processed).await? {
                     Ok(()) => processed.done.push(message.seq),
@@ -77,6 +88,12 @@ impl Pipeline {
             }
         }
         self.settle_drafts(&mut chat, &mut processed).await?;
+        // Media files are in place (and synced) before the records that name them commit.
+        self.mail
+            .media
+            .commit(&mail.staged)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("media storage failed: {e}")))?;
         self.store.commit_processed(processed).await?;
         // Counted only once committed: a batch that fails is retried and must not count twice.
         for labels in counted {

@@ -136,6 +136,9 @@ pub enum Recipient {
     /// A Zalo OA follower; `quote` is the citizen's message we answer (keeps it a reply, not
     /// a proactive message, for Zalo's quota).
     ZaloUser { user_id: String, quote: Option<String> },
+    /// A mailbox: the reply threads under the citizen's mail (`in_reply_to`, `references`,
+    /// ids without angle brackets) and its subject carries the tracking code.
+    Email { address: String, subject: String, in_reply_to: Option<String>, references: Vec<String> },
 }
 
 /// A reply to queue, once per `dedupe_key`.
@@ -153,6 +156,12 @@ pub struct NewReply {
     pub recipient_sealed: Vec<u8>,
     pub text: String,
     pub next_attempt_at: DateTime<Utc>,
+    /// Keyed hash of the recipient's address (e-mail): counts the replies one address got, for
+    /// the rate limit against mail loops, without storing the address in clear.
+    pub recipient_key: Option<String>,
+    /// Our id of the message, when we choose it before sending (e-mail's Message-ID): a reply
+    /// to it or a bounce of it finds this row.
+    pub platform_message_id: Option<String>,
 }
 
 /// Everything chat-related the pipeline commits with a batch.
@@ -163,10 +172,16 @@ pub struct ChatChanges {
     pub drafts: Vec<Draft>,
     pub fetches: Vec<NewFetch>,
     pub replies: Vec<NewReply>,
+    /// Our e-mails (their Message-IDs) that came back as bounces: those replies failed.
+    pub bounced: Vec<String>,
 }
 
 impl ChatChanges {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.drafts.is_empty() && self.fetches.is_empty() && self.replies.is_empty()
+        self.events.is_empty()
+            && self.drafts.is_empty()
+            && self.fetches.is_empty()
+            && self.replies.is_empty()
+            && self.bounced.is_empty()
     }
 }

@@ -373,6 +373,27 @@ impl Store {
         }
     }
 
+    /// The pseudonymous reporter of a record, by tracking code (R10: a subject tag counts
+    /// only from the report's own reporter).
+    pub async fn reporter_of(&self, tracking_code: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.reporter_of(tracking_code).await,
+        }
+    }
+
+    /// Replies queued on `channel` to one recipient (keyed hash) since `since`: the rate
+    /// limit against mail loops.
+    pub async fn replies_to(
+        &self,
+        channel: Channel,
+        recipient_key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.replies_to(channel, recipient_key, since).await,
+        }
+    }
+
     /// The tracking code of a record (or an open draft) by its id.
     pub async fn tracking_code_of(&self, record_id: Uuid) -> Result<Option<String>, StoreError> {
         match self {

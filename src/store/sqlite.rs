@@ -265,6 +265,19 @@ impl SqliteStore {
         chat::replied_code(&self.readers, channel, platform_message_id).await
     }
 
+    pub async fn reporter_of(&self, tracking_code: &str) -> Result<Option<String>, StoreError> {
+        chat::reporter_of(&self.readers, tracking_code).await
+    }
+
+    pub async fn replies_to(
+        &self,
+        channel: Channel,
+        recipient_key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        chat::replies_to(&self.readers, channel, recipient_key, since).await
+    }
+
     pub async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
         let (tx, rx) = oneshot::channel();
         let gone = || SanctionError::Store(StoreError::Unavailable("the writer has stopped".to_owned()));
@@ -422,6 +435,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/sqlite/0002_sanctions.sql")),
     (3, include_str!("migrations/sqlite/0003_chat.sql")),
     (4, include_str!("migrations/sqlite/0004_mail.sql")),
+    (5, include_str!("migrations/sqlite/0005_mail_replies.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

@@ -177,6 +177,79 @@ fn normalize_assembles_chat_conversations_into_the_golden_records() {
     }
 }
 
+/// Every mail of the e-mail golden corpus (`adapters/tests/fixtures/email/NAME.eml`) against
+/// its golden record (`adapters/tests/fixtures/email-records/NAME.jsonl`: one line, or none for
+/// machine mail; ids, tracking codes and reporter refs masked), received at 10:00 in Huế.
+/// `UPDATE_GOLDEN=1` rewrites the expected files, to be reviewed in the diff.
+#[test]
+fn normalize_turns_each_golden_mail_into_its_golden_record() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/tests/fixtures");
+    let mut mails: Vec<std::path::PathBuf> = std::fs::read_dir(fixtures.join("email"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    mails.sort();
+    assert!(mails.len() >= 19);
+    let (mut records, mut silent) = (0, 0);
+    for mail in mails {
+        let name = mail.file_stem().unwrap().to_string_lossy().into_owned();
+        let work = tempfile::tempdir().unwrap();
+        let output = bin()
+            .current_dir(work.path())
+            .args(["normalize", "--channel", "email", "--at", "2026-11-29T03:00:00Z"])
+            .arg(&mail)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let mut actual: Vec<serde_json::Value> =
+            String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(actual.len() <= 1, "{name}: one mail, at most one record");
+        for record in &mut actual {
+            crate::common::assert_valid_report(record);
+            assert_eq!(record["channel"], "email");
+            record["id"] = serde_json::Value::Null;
+            record["tracking_code"] = serde_json::Value::Null;
+            record["reporter"]["ref"] = serde_json::Value::Null;
+        }
+        if actual.is_empty() {
+            silent += 1
+        } else {
+            records += 1
+        }
+        let expected_path = fixtures.join("email-records").join(format!("{name}.jsonl"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
+            let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
+            std::fs::write(&expected_path, text).unwrap();
+            continue;
+        }
+        let expected: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{name}: no golden record (run with UPDATE_GOLDEN=1 and review)"))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(actual, expected, "{name}");
+    }
+    // Machine mail (auto-replies, out-of-office, list mail, bounces) makes no record.
+    assert!(records >= 12 && silent >= 4, "records {records}, silent {silent}");
+}
+
+/// A mail that is not a message at all is refused with one line and exit code 2.
+#[test]
+fn normalize_refuses_a_file_that_is_not_a_mail_with_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let junk = work.path().join("junk.eml");
+    std::fs::write(&junk, "   \n\n").unwrap();
+    let output = bin().current_dir(work.path()).args(["normalize", "--channel", "email"]).arg(&junk).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    // Beside the note about the throw-away sealing key, one line says what failed.
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("note:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("junk.eml") && errors[0].contains("RFC 5322"), "{stderr}");
+}
+
 /// `facebook check-subscription` against the Graph double, run as users run it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facebook_check_subscription_says_what_is_missing_with_its_exit_code() {

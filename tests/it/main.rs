@@ -9,6 +9,8 @@ mod common;
 mod contracts;
 mod crash;
 mod doubles;
+mod mail_poller;
+mod mail_servers;
 mod media;
 mod regulation;
 mod replies;

@@ -54,6 +54,7 @@ impl Fixture {
 
     fn sender(&self) -> Sender {
         Sender::from_config(&self.config, self.store.clone(), self.sealer.clone(), self.health.clone())
+            .expect("the reply configuration is valid")
             .expect("a channel is configured")
     }
 
@@ -81,6 +82,8 @@ async fn enqueue(store: &Store, sealer: &Sealer, channel: Channel, recipient: Re
         recipient_sealed: sealer.seal(&json, id.to_string().as_bytes()),
         text: text.to_owned(),
         next_attempt_at: Utc::now(),
+        recipient_key: None,
+        platform_message_id: None,
     };
     let processed =
         Processed { chat: ChatChanges { replies: vec![reply], ..ChatChanges::default() }, ..Processed::default() };

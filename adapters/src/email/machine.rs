@@ -39,7 +39,10 @@ pub fn classify(message: &Message<'_>) -> Option<MachineKind> {
     let precedence =
         raw("Precedence").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "bulk" | "junk" | "list"));
     // `X-Auto-Response-Suppress` is only a request not to answer (Microsoft), not a sign.
-    let marked = ["X-Autoreply", "X-Autorespond", "List-Id", "X-Mailing-List"].iter().any(|h| raw(h).is_some());
+    // `X-Hue-Intake-Loop` is on every mail the gateway sends: ours coming back is never news.
+    let marked = ["X-Autoreply", "X-Autorespond", "List-Id", "X-Mailing-List", "X-Hue-Intake-Loop"]
+        .iter()
+        .any(|h| raw(h).is_some());
     (auto_submitted || precedence || marked).then_some(MachineKind::AutoReply)
 }
 

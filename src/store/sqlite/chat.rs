@@ -79,7 +79,7 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
     for chunk in changes.replies.chunks(ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO replies (id, channel, purpose, dedupe_key, record_id, tracking_code, recipient_sealed, text, \
-                                  next_attempt_at, created_at) ",
+                                  next_attempt_at, created_at, recipient_key, platform_message_id) ",
         );
         insert.push_values(chunk, |mut row, reply| {
             row.push_bind(reply.id.to_string())
@@ -91,10 +91,22 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
                 .push_bind(reply.recipient_sealed.clone())
                 .push_bind(reply.text.clone())
                 .push_bind(ts(reply.next_attempt_at))
-                .push_bind(created_at.clone());
+                .push_bind(created_at.clone())
+                .push_bind(reply.recipient_key.clone())
+                .push_bind(reply.platform_message_id.clone());
         });
         insert.push(" ON CONFLICT (dedupe_key) DO NOTHING");
         insert.build().execute(&mut *conn).await?;
+    }
+    for message_id in &changes.bounced {
+        // A bounce can only fail what went out; a reply still queued is not touched.
+        sqlx::query(
+            "UPDATE replies SET state = 'failed', last_error = 'bounced by the recipient\'s mail server' \
+             WHERE channel = 'email' AND platform_message_id = ?1 AND state IN ('sent', 'uncertain')",
+        )
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -268,4 +280,33 @@ pub(super) async fn replied_code(
             .fetch_optional(readers)
             .await?;
     Ok(code.flatten())
+}
+
+/// The pseudonymous reporter of the record with this tracking code.
+pub(super) async fn reporter_of(readers: &SqlitePool, tracking_code: &str) -> Result<Option<String>, StoreError> {
+    let reporter = sqlx::query_scalar(
+        "SELECT v.reporter_ref FROM records r JOIN reporter_vault v ON v.record_id = r.id WHERE r.tracking_code = ?1",
+    )
+    .bind(tracking_code)
+    .fetch_optional(readers)
+    .await?;
+    Ok(reporter)
+}
+
+/// How many replies were queued on `channel` for one recipient (by keyed hash) since `since`.
+pub(super) async fn replies_to(
+    readers: &SqlitePool,
+    channel: Channel,
+    recipient_key: &str,
+    since: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM replies WHERE channel = ?1 AND recipient_key = ?2 AND created_at >= ?3",
+    )
+    .bind(channel.as_str())
+    .bind(recipient_key)
+    .bind(ts(since))
+    .fetch_one(readers)
+    .await?;
+    Ok(n as u64)
 }
