@@ -48,6 +48,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Fetching a batch of bodies (up to 64 MiB) may take longer on a slow link.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The poller's part of the e-mail channel's health (SMTP replies report their own).
+const IMAP: &str = "imap";
+
 /// UIDs per `UID FETCH (UID RFC822.SIZE)` command: keeps command lines short even for a
 /// backlog of scattered UIDs.
 const SIZE_CHUNK: usize = 1000;
@@ -104,7 +107,7 @@ impl Poller {
     pub async fn run(self, shutdown: CancellationToken) {
         describe_metrics();
         metrics::gauge!("hue_intake_mail_connected").set(0.0);
-        self.health.failing(Channel::Email, "connecting to the IMAP server");
+        self.health.failing_part(Channel::Email, IMAP, "connecting to the IMAP server");
         let min = Duration::from_secs(self.mail.reconnect_min_secs.max(1));
         let max = Duration::from_secs(self.mail.reconnect_max_secs).max(min);
         let mut attempt: u32 = 0;
@@ -123,7 +126,7 @@ impl Poller {
             }
             let delay = backoff(min, max, attempt);
             attempt = attempt.saturating_add(1);
-            self.health.failing(Channel::Email, failure.reason);
+            self.health.failing_part(Channel::Email, IMAP, failure.reason);
             tracing::warn!(
                 reason = failure.reason,
                 error = %failure.detail,
@@ -177,13 +180,13 @@ impl Poller {
                 match self.round(&mut session, caps).await {
                     Ok(_) => {
                         *good = true;
-                        self.health.ok(Channel::Email);
+                        self.health.ok_part(Channel::Email, IMAP);
                     }
                     Err(RoundError::Imap(failure)) => return Err(failure),
                     Err(RoundError::Store(e)) => {
                         // Not the connection's fault: stay connected, retry at the next wake-up.
                         tracing::error!(error = %e, mailbox = %self.mail.mailbox, "Mail could not be committed; retrying later.");
-                        self.health.failing(Channel::Email, "the store cannot take mail");
+                        self.health.failing_part(Channel::Email, IMAP, "the store cannot take mail");
                         break;
                     }
                 }
