@@ -111,15 +111,16 @@ pub enum Command {
 }
 
 const POLL_MAIL_ABOUT: &str = "Runs the mail poller alone, as a daemon, until SIGTERM or SIGINT (`serve` runs the \
-    same poller itself whenever mail.imap_host is set; run this instead to read the mailbox from another process \
-    on the same store).\n\n\
+    same poller itself whenever mail.imap_host is set; `poll-mail` reads the mailbox without the HTTP service and \
+    the pipeline, e.g. to drain a backlog into the store before the service starts: do not run both on one \
+    store).\n\n\
     It connects to mail.imap_host (implicit TLS, STARTTLS, or plaintext only with mail.allow_plaintext), logs in \
     with mail.imap_password or mail.imap_oauth2_token (XOAUTH2), and reads mail.mailbox oldest first: each mail is \
     committed raw to the store (deduplicated by Message-ID) and only then moved to mail.processed_mailbox (created \
     if missing). Then it waits with IDLE, renewed every mail.idle_renew_secs, with a full check every \
     mail.poll_interval_secs. A checkpoint (UIDVALIDITY, last UID) is kept in the store; a new UIDVALIDITY makes it \
     read the mailbox again, without storing anything twice. A lost connection is retried with back-off \
-    (mail.reconnect_min_secs to mail.reconnect_max_secs). Stored mail is turned into reports by `serve`.\n\n\
+    (mail.reconnect_min_secs to mail.reconnect_max_secs). Stored mail is turned into reports by `serve` when it runs on the store.\n\n\
     Exit 0 after a signal, 2 with a one-line error when mail.imap_host is not set or the configuration is \
     invalid, 1 when the store cannot be opened.";
 
