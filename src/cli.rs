@@ -1,5 +1,5 @@
-//! The command line (SPEC §4): `serve`, `normalize`, `sanctions`, `quarantine`, `schema`,
-//! `facebook check-subscription`, `import-mail`.
+//! The command line (SPEC §4): `serve`, `poll-mail`, `normalize`, `sanctions`, `quarantine`,
+//! `schema`, `facebook check-subscription`, `import-mail`.
 //!
 //! Argument parsing, the offline `normalize` command and the staff's `sanctions` commands
 //! live here so they can be tested without spawning a process; `main.rs` only wires signals
@@ -101,6 +101,14 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Run the mail poller alone, as a daemon, until SIGTERM or SIGINT: read the configured
+    /// IMAP mailbox, store every mail raw, move it to the processed mailbox.
+    #[command(long_about = POLL_MAIL_ABOUT)]
+    PollMail {
+        /// TOML config file ([mail] imap_*, mailbox, processed_mailbox; [store] data_dir).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the canonical report (hue-intake.report.v1).
     Schema,
     /// Facebook Page checks against the Graph API, with the configured Page access token.
@@ -112,6 +120,20 @@ pub enum Command {
         config: Option<PathBuf>,
     },
 }
+
+const POLL_MAIL_ABOUT: &str = "Runs the mail poller alone, as a daemon, until SIGTERM or SIGINT (`serve` runs the \
+    same poller itself whenever mail.imap_host is set; `poll-mail` reads the mailbox without the HTTP service and \
+    the pipeline, e.g. to drain a backlog into the store before the service starts: do not run both on one \
+    store).\n\n\
+    It connects to mail.imap_host (implicit TLS, STARTTLS, or plaintext only with mail.allow_plaintext), logs in \
+    with mail.imap_password or mail.imap_oauth2_token (XOAUTH2), and reads mail.mailbox oldest first: each mail is \
+    committed raw to the store (deduplicated by Message-ID) and only then moved to mail.processed_mailbox (created \
+    if missing). Then it waits with IDLE, renewed every mail.idle_renew_secs, with a full check every \
+    mail.poll_interval_secs. A checkpoint (UIDVALIDITY, last UID) is kept in the store; a new UIDVALIDITY makes it \
+    read the mailbox again, without storing anything twice. A lost connection is retried with back-off \
+    (mail.reconnect_min_secs to mail.reconnect_max_secs). Stored mail is turned into reports by `serve` when it runs on the store.\n\n\
+    Exit 0 after a signal, 2 with a one-line error when mail.imap_host is not set or the configuration is \
+    invalid, 1 when the store cannot be opened.";
 
 const QUARANTINE_ABOUT: &str = "Messages kept in quarantine. A message lands here when it was authentic and stored \
     (the platform or client got its 2xx) but the pipeline could not turn it into records: a webhook body that does \
@@ -667,4 +689,40 @@ fn offline_sealer(config: &Config) -> anyhow::Result<Sealer> {
     }
     eprintln!("note: no sealing key configured; reporter.ref values use a throw-away key");
     Ok(Sealer::new(key_id, &rand::random()))
+}
+
+/// `poll-mail`: the mail poller on the configured store until `shutdown`.
+pub async fn poll_mail(config: &Config, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    if !config.mail.poller_enabled() {
+        return Err(UsageError("mail.imap_host is not set: there is no mailbox to poll".to_owned()).into());
+    }
+    let data_dir = &config.store.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, data_dir)?;
+    let store = Store::open_sqlite(
+        data_dir,
+        Options {
+            group_commit_max_batch: config.store.group_commit_max_batch,
+            max_database_bytes: config.store.max_database_bytes,
+        },
+    )
+    .await
+    .context("opening the store")?;
+    let poller = match crate::mail::Poller::new(
+        &config.mail,
+        store.clone(),
+        sealer,
+        crate::chat::health::ChannelHealth::default(),
+    ) {
+        Ok(poller) => poller,
+        Err(e) => {
+            store.close().await;
+            return Err(UsageError(format!("{e:#}")).into());
+        }
+    };
+    tracing::info!(mailbox = %config.mail.mailbox, data_dir = %data_dir.display(), "Polling mail.");
+    poller.run(shutdown).await;
+    store.close().await;
+    tracing::info!("Shut down cleanly.");
+    Ok(())
 }

@@ -126,6 +126,15 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             None
         }
     };
+    // The mailbox, when one is configured: it feeds the pipeline, so it stops first.
+    let mail_stop = CancellationToken::new();
+    let mail_poller = if config.mail.poller_enabled() {
+        let poller = mail::Poller::new(&config.mail, store.clone(), sealer.clone(), chat_health.clone())
+            .context("setting up the mail poller")?;
+        Some(tokio::spawn(poller.run(mail_stop.clone())))
+    } else {
+        None
+    };
     let sink = match config.sink.kind {
         SinkKind::File => {
             let path = config.data_path(&config.sink.path);
@@ -190,6 +199,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             .await
             .context("serving HTTP");
         tracing::info!("Stopped accepting; draining the pipeline and delivery.");
+        // No new mail once requests stop: what it committed is drained below like the rest.
+        mail_stop.cancel();
+        if let Some(poller) = mail_poller {
+            let _ = poller.await;
+        }
         // The pipeline first, so that what it records can still be delivered.
         pipeline_stop.cancel();
         let _ = pipeline.await;

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve { config } => serve(config),
+        Command::PollMail { config } => poll_mail(config),
         Command::Quarantine { command, config } => Config::load(config.as_deref()).and_then(|config| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let stdout = std::io::stdout();
@@ -93,6 +94,20 @@ fn serve(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
         hue_intake::run(config, listener, shutdown).await
+    })
+}
+
+fn poll_mail(config: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(config.as_deref()).map_err(|e| UsageError(format!("{e:#}")))?;
+    if !config.mail.poller_enabled() {
+        return Err(UsageError("mail.imap_host is not set: there is no mailbox to poll".to_owned()).into());
+    }
+    hue_intake::telemetry::init_logging(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        hue_intake::cli::poll_mail(&config, shutdown).await
     })
 }
 

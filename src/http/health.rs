@@ -32,7 +32,8 @@ pub struct Readiness {
     /// message then (hence 200), but replies on that channel wait.
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// Chat channels by name (`facebook`, `zalo`), once a worker has talked to the platform.
+    /// Channels by name: `facebook` and `zalo` once a worker has talked to the platform,
+    /// `email` whenever the mail poller runs (failing while it has no IMAP session).
     pub channels: BTreeMap<String, ChannelReadiness>,
 }
 

@@ -434,6 +434,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_init.sql")),
     (2, include_str!("migrations/sqlite/0002_sanctions.sql")),
     (3, include_str!("migrations/sqlite/0003_chat.sql")),
+    (4, include_str!("migrations/sqlite/0004_mail.sql")),
     (5, include_str!("migrations/sqlite/0005_mail_replies.sql")),
 ];
 

@@ -11,6 +11,7 @@ mod crash;
 mod doubles;
 mod mail;
 mod mail_import;
+mod mail_poller;
 mod mail_servers;
 mod media;
 mod regulation;
