@@ -123,8 +123,9 @@ pub enum Command {
 
 const POLL_MAIL_ABOUT: &str = "Runs the mail poller alone, as a daemon, until SIGTERM or SIGINT (`serve` runs the \
     same poller itself whenever mail.imap_host is set; `poll-mail` reads the mailbox without the HTTP service and \
-    the pipeline, e.g. to drain a backlog into the store before the service starts: do not run both on one \
-    store).\n\n\
+    the pipeline, e.g. as its own daemon beside `serve` on the same store, or to drain a backlog before the service \
+    starts. One poller per mailbox: when `poll-mail` runs beside `serve`, leave mail.imap_host unset for `serve`, \
+    e.g. HUE_INTAKE__MAIL__IMAP_HOST=\"\").\n\n\
     It connects to mail.imap_host (implicit TLS, STARTTLS, or plaintext only with mail.allow_plaintext), logs in \
     with mail.imap_password or mail.imap_oauth2_token (XOAUTH2), and reads mail.mailbox oldest first: each mail is \
     committed raw to the store (deduplicated by Message-ID) and only then moved to mail.processed_mailbox (created \

@@ -204,3 +204,43 @@ async fn replies_to_one_address_are_rate_limited_and_oversized_mail_is_quarantin
     drop(ingest);
     server.stop().await;
 }
+
+/// The whole path as deployed: a citizen's mail goes through Postfix into the dttm@ mailbox in
+/// Dovecot, `serve`'s poller reads it (implicit TLS, the test CA), the pipeline makes the
+/// record, and the acknowledgement goes back through Postfix into the citizen's mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_the_mailbox_and_answers_the_citizen_by_mail() {
+    use lettre::AsyncTransport;
+    let s = servers();
+    let dttm = unique_user("dttm");
+    let (mut server, ingest) = gateway(|c| {
+        c.mail.imap_host = Some("127.0.0.1".into());
+        c.mail.imap_port = s.imaps_port;
+        c.mail.imap_security = Security::Tls;
+        c.mail.imap_username = Some(dttm.clone());
+        c.mail.imap_password = Some(s.password.into());
+        c.mail.from_address = dttm.clone();
+    })
+    .await;
+    drop(ingest);
+    let alice = unique_user("alice");
+    let raw = mail(&alice, "Cây đổ", "", "Cây đổ chắn đường Lê Lợi, phường Phú Hội.");
+    let envelope = lettre::address::Envelope::new(Some(alice.parse().unwrap()), vec![dttm.parse().unwrap()]).unwrap();
+    lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(s.smtp_port)
+        .build()
+        .send_raw(&envelope, &raw)
+        .await
+        .unwrap();
+    let report = record(&mut server, 1).await;
+    assert_eq!(report["channel"], "email");
+    assert_eq!(report["sources"][0]["message_id"], format!("email:{}", message_id_of(&raw)));
+    let code = report["tracking_code"].as_str().unwrap().to_owned();
+    let ack = wait_for_messages(&alice, "INBOX", 1, WAIT).await;
+    let subject = hue_intake_adapters::email::parse(&ack[0]).unwrap().subject.unwrap();
+    assert!(subject.contains(&code), "{subject}");
+    // The mail was moved out of the inbox once stored.
+    wait_for_messages(&dttm, "Processed", 1, WAIT).await;
+    assert!(mail_servers::fetch_all(&dttm, "INBOX").await.is_empty());
+    server.stop().await;
+}
