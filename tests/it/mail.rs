@@ -244,3 +244,23 @@ async fn serve_reads_the_mailbox_and_answers_the_citizen_by_mail() {
     assert!(mail_servers::fetch_all(&dttm, "INBOX").await.is_empty());
     server.stop().await;
 }
+
+/// An attached photo goes through the app channel's checks into the media store, and its
+/// EXIF position places the report (SPEC §8: EXIF fills the place when the mail has none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_photo_is_stored_and_its_gps_places_the_report() {
+    let (mut server, ingest) = gateway(|_| {}).await;
+    let raw = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/tests/fixtures/email/photo_with_gps.eml"),
+    )
+    .unwrap();
+    store(&ingest, &raw).await;
+    let report = record(&mut server, 1).await;
+    assert_eq!(report["location"]["source"], "photo_exif");
+    assert_eq!(report["location"]["ward"]["name"], "Thuận Hóa");
+    let sha = report["media"][0]["sha256"].as_str().unwrap();
+    let stored = server.dir.path().join("media").join(&sha[..2]).join(sha);
+    assert_eq!(hue_intake_adapters::media::sha256_hex(&std::fs::read(stored).unwrap()), sha);
+    drop(ingest);
+    server.stop().await;
+}
