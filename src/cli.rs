@@ -232,15 +232,7 @@ pub async fn import_mail(config: &Config, paths: &[PathBuf], out: &mut dyn Write
     }
     let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, data_dir)
         .context("privacy.seal_key")?;
-    let store = Store::open_sqlite(
-        data_dir,
-        Options {
-            group_commit_max_batch: config.store.group_commit_max_batch,
-            max_database_bytes: config.store.max_database_bytes,
-        },
-    )
-    .await
-    .context("opening the store")?;
+    let store = crate::open_store(config).await?;
     let total: u64 = scan.sources.iter().map(|s| s.bytes()).sum();
     let target = if std::io::stderr().is_terminal() {
         indicatif::ProgressDrawTarget::stderr()
@@ -700,15 +692,7 @@ pub async fn poll_mail(config: &Config, shutdown: tokio_util::sync::Cancellation
     let data_dir = &config.store.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, data_dir)?;
-    let store = Store::open_sqlite(
-        data_dir,
-        Options {
-            group_commit_max_batch: config.store.group_commit_max_batch,
-            max_database_bytes: config.store.max_database_bytes,
-        },
-    )
-    .await
-    .context("opening the store")?;
+    let store = crate::open_store(config).await?;
     let poller = match crate::mail::Poller::new(
         &config.mail,
         store.clone(),

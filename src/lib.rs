@@ -83,15 +83,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, &data_dir)?;
     let clients = clients(&config, listener.local_addr()?)?;
     let decoder = Arc::new(decoder(&config, &sealer)?);
-    let store = Store::open_sqlite(
-        &data_dir,
-        Options {
-            group_commit_max_batch: config.store.group_commit_max_batch,
-            max_database_bytes: config.store.max_database_bytes,
-        },
-    )
-    .await
-    .context("opening the store")?;
+    let store = open_store(&config).await?;
 
     let poll_interval = Duration::from_millis(config.sink.poll_interval_ms);
     let pipeline_stop = CancellationToken::new();
@@ -248,6 +240,20 @@ pub fn chat_settings(config: &Config) -> pipeline::ChatSettings {
         },
         facebook_page_id: config.facebook.page_id.clone(),
     }
+}
+
+/// The store of `config` (created and migrated when new), tuned as configured: the one way
+/// `serve`, `poll-mail` and `import-mail` open it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open_sqlite(
+        &config.store.data_dir,
+        Options {
+            group_commit_max_batch: config.store.group_commit_max_batch,
+            max_database_bytes: config.store.max_database_bytes,
+        },
+    )
+    .await
+    .context("opening the store")
 }
 
 pub fn mail_settings(config: &Config) -> pipeline::MailSettings {
