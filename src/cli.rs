@@ -90,6 +90,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
     },
+    /// Call-centre operators' bearer tokens for POST /v1/hotline/calls and the console.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+        /// TOML config file (its store.data_dir is the store used).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
     /// Import a backlog of the mailbox dttm@ from mbox files and Maildir folders into the store,
     /// as the IMAP poller would have received it. Idempotent and resumable by Message-ID.
     #[command(long_about = IMPORT_MAIL_ABOUT)]
@@ -119,6 +127,56 @@ pub enum Command {
         #[arg(long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
     },
+}
+
+/// `hue-intake operators …`.
+#[derive(Debug, Subcommand)]
+pub enum OperatorsCommand {
+    /// Issue a token for NAME (or a new one, which ends the old) and print it, alone, on stdout.
+    /// It is shown once: only its SHA-256 is stored.
+    Add { name: String },
+    /// Revoke NAME's token: its next request is answered 401.
+    Revoke { name: String },
+    /// List operators and whether their token is active.
+    List,
+}
+
+/// Runs `operators`: one line per result on `out`; a revoke of an unknown or already revoked
+/// operator is a usage error (exit 2).
+pub async fn operators(config: &Config, command: OperatorsCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.store.data_dir)
+        .with_context(|| format!("creating data directory {}", config.store.data_dir.display()))?;
+    let store = crate::open_store(config).await?;
+    let result = async {
+        match command {
+            OperatorsCommand::Add { name } => {
+                let token =
+                    crate::hotline::operators::issue(&store, &name).await.map_err(|e| UsageError(e.to_string()))?;
+                writeln!(out, "{token}")?;
+            }
+            OperatorsCommand::Revoke { name } => {
+                if !store.revoke_operator(&name, Utc::now()).await? {
+                    return Err(UsageError(format!("no active operator named {name}")).into());
+                }
+                writeln!(out, "revoked {name}")?;
+            }
+            OperatorsCommand::List => {
+                for op in store.operators().await? {
+                    let state = if op.revoked_at.is_some() { "revoked" } else { "active" };
+                    writeln!(
+                        out,
+                        "{}\t{state}\tsince {}",
+                        op.name,
+                        op.revoked_at.as_deref().unwrap_or(&op.created_at)
+                    )?;
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 const POLL_MAIL_ABOUT: &str = "Runs the mail poller alone, as a daemon, until SIGTERM or SIGINT (`serve` runs the \
@@ -510,7 +568,7 @@ pub fn normalize(
     if channel == Channel::Email {
         return normalize_email(at, config, files, out);
     }
-    if !matches!(channel, Channel::App | Channel::Portal) {
+    if !matches!(channel, Channel::App | Channel::Portal | Channel::Hotline) {
         return Err(InputFailure {
             file: "-".to_owned(),
             reason: format!("channel {channel} is not supported by normalize yet"),
@@ -524,7 +582,12 @@ pub fn normalize(
         let name = file.display().to_string();
         let fail = |reason: String| InputFailure { file: name.clone(), reason };
         let raw = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let checked = app::parse(&raw).map_err(|e| fail(format!("{} (at {})", e.detail, e.location())))?;
+        let (checked, started_at) = if channel == Channel::Hotline {
+            hue_intake_adapters::hotline::parse(&raw).map(|(call, checked)| (checked, call.started_at))
+        } else {
+            app::parse(&raw).map(|checked| (checked, None))
+        }
+        .map_err(|e| fail(format!("{} (at {})", e.detail, e.location())))?;
         let mut media = Vec::new();
         let mut total = 0u64;
         for (i, m) in checked.body.media.iter().enumerate() {
@@ -538,7 +601,8 @@ pub fn normalize(
                     .map_err(|e| fail(format!("{} (at {})", e.detail, e.pointer)))?,
             );
         }
-        let received_at = at.unwrap_or_else(Utc::now);
+        // A call's own time is when it started (SPEC §4).
+        let received_at = at.or(started_at.map(|t| t.with_timezone(&Utc))).unwrap_or_else(Utc::now);
         let raw_sha256 = attachment::sha256_hex(&raw);
         let normalized = decoder.app(
             &checked,

@@ -13,6 +13,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod hotline;
 pub mod http;
 pub mod ids;
 pub mod mail;

@@ -33,6 +33,12 @@ fn main() -> ExitCode {
             std::io::Write::flush(&mut out)?;
             Ok(())
         }),
+        Command::Operators { command, config } => Config::load(config.as_deref()).and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            runtime.block_on(hue_intake::cli::operators(&config, command, &mut out))
+        }),
         Command::ImportMail { config, paths } => Config::load(config.as_deref()).and_then(|config| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let stdout = std::io::stdout();

@@ -207,7 +207,13 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         text::detect_language(&description)
     };
 
-    let location = place(body, address, &media, ctx.geo);
+    let mut location = place(body, address, &media, ctx.geo);
+    // Coordinates on a call are the operator's (looked up while on the line), not a device's.
+    if ctx.channel == Channel::Hotline
+        && let Some(location) = location.as_mut().filter(|l| l.source == LocationSource::Device)
+    {
+        location.source = LocationSource::Operator;
+    }
     let occurred_at: DateTime<FixedOffset> = body.occurred_at.unwrap_or_else(|| ctx.received_at.fixed_offset());
 
     let rule_text = if title_given { format!("{title}\n{description}") } else { description.clone() };
@@ -215,7 +221,12 @@ pub fn normalize(checked: &Checked, media: Vec<MediaItem>, ctx: &Context<'_>) ->
         kind,
         received_at: ctx.received_at,
         text: &rule_text,
-        urgent_flag: triage::UrgentFlag::Reporter(body.urgent),
+        // A call-centre operator's judgement decides; anyone else's flag is one signal (R2).
+        urgent_flag: if ctx.channel == Channel::Hotline {
+            triage::UrgentFlag::Operator(body.urgent)
+        } else {
+            triage::UrgentFlag::Reporter(body.urgent)
+        },
         has_description: !description.is_empty(),
         has_location: location.is_some(),
         // The message's own time is the time of the report unless the reporter gives one (R4).

@@ -17,6 +17,7 @@ pub mod email;
 pub mod error;
 pub mod facebook;
 pub mod geo;
+pub mod hotline;
 pub mod identity;
 pub mod improper;
 pub mod keys;

@@ -90,3 +90,48 @@ pub struct InboundMedia {
     pub content_type: Option<String>,
     pub data_base64: String,
 }
+
+/// `POST /v1/hotline/calls` (SPEC §7): one call to 1900 1075 as the call-centre software or
+/// the operator console posts it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallBody {
+    /// The call-centre's id of the call; a repeat returns the first answer (idempotent).
+    pub call_id: String,
+    /// Who took the call (the console fills it from the operator's token).
+    #[serde(default)]
+    pub operator_id: Option<String>,
+    /// Caller ID (personal data, sealed).
+    #[serde(default)]
+    pub caller_number: Option<String>,
+    #[serde(default)]
+    pub caller_name: Option<String>,
+    #[serde(default)]
+    pub caller_email: Option<String>,
+    /// Consent to reveal contact details to the handling agency (R8).
+    #[serde(default)]
+    pub consent: bool,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<DateTime<FixedOffset>>,
+    /// What was said, one turn per line (`KH:` the caller, `ĐTV:` the operator); sealed with
+    /// the call, since it holds personal data.
+    pub transcript: String,
+    /// The operator's summary: the description when given.
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    /// The operator's judgement: authoritative (R2).
+    #[serde(default)]
+    pub urgent: bool,
+    #[serde(default)]
+    pub category: Option<CategoryCode>,
+    /// A tracking code: a follow-up call about that report.
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
+}

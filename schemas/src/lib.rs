@@ -14,7 +14,7 @@ pub mod reply;
 pub mod report;
 pub mod tracking;
 
-pub use inbound::{InboundLocation, InboundMedia, InboundReporter, ReportBody};
+pub use inbound::{CallBody, InboundLocation, InboundMedia, InboundReporter, ReportBody};
 pub use reply::Reply;
 pub use report::*;
 pub use tracking::{TrackingCode, TrackingCodeError};

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod hotline;
 pub mod openapi;
 pub mod problem;
 pub mod reports;
@@ -67,6 +68,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         // by max_json_bytes. The extractor's default 2 MB limit would cut both short.
         .route("/v1/reports", post(reports::create).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/{tracking_code}", get(reports::status))
+        .route("/v1/hotline/calls", post(hotline::calls))
+        .route("/v1/hotline/check", post(hotline::check))
+        .route("/v1/hotline/wards", get(hotline::wards))
         .route("/v1/admin/sanctions", get(admin::list))
         .route("/v1/admin/sanctions/{reporter_ref}", get(admin::show))
         .route("/v1/admin/sanctions/{reporter_ref}/lift", post(admin::lift))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, problem, reports, webhooks};
+use super::{admin, health, hotline, problem, reports, webhooks};
 use crate::store::sanctions;
 
 #[derive(OpenApi)]
@@ -19,6 +19,9 @@ use crate::store::sanctions;
     paths(
         reports::create,
         reports::status,
+        hotline::calls,
+        hotline::check,
+        hotline::wards,
         admin::list,
         admin::show,
         admin::report,
@@ -38,6 +41,11 @@ use crate::store::sanctions;
         health::ChannelReadiness,
         reports::Acknowledgement,
         reports::PublicStatus,
+        hotline::CallCheck,
+        hotline::OutOfScope,
+        hotline::WardCheck,
+        hotline::WardName,
+        hue_intake_schemas::CallBody,
         admin::ReportViolation,
         admin::Reason,
         admin::Lift,

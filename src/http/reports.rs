@@ -57,10 +57,10 @@ pub struct PublicStatus {
 }
 
 /// A body read and checked, with its media staged on disk.
-struct Upload {
-    raw: Bytes,
-    checked: Checked,
-    staged: Vec<Staged>,
+pub(super) struct Upload {
+    pub(super) raw: Bytes,
+    pub(super) checked: Checked,
+    pub(super) staged: Vec<Staged>,
 }
 
 /// Submit a report, an interaction (`in_reply_to`) or a rating (`in_reply_to` + `rating`).
@@ -118,7 +118,7 @@ fn refused(channel: Channel, status: StatusCode) {
     .increment(1);
 }
 
-async fn accept(
+pub(super) async fn accept(
     app: &AppState,
     channel: Channel,
     client: &str,
@@ -240,7 +240,7 @@ fn fingerprint(raw_sha256: &str, media: &[hue_intake_schemas::MediaItem]) -> Str
     attachment::hex(&hasher.finalize())
 }
 
-fn store_problem(error: StoreError) -> Problem {
+pub(super) fn store_problem(error: StoreError) -> Problem {
     match error {
         StoreError::Unavailable(reason) => {
             tracing::warn!(%reason, "Store unavailable; answering 503.");
@@ -262,23 +262,7 @@ async fn read_upload(app: &AppState, request: Request) -> Result<Upload, Problem
 }
 
 async fn read_json(app: &AppState, request: Request) -> Result<Upload, Problem> {
-    let limit = app.max_json_bytes;
-    let too_large = || Problem::too_large(&format!("JSON bodies may be at most {limit} bytes"));
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-            too_large()
-        } else {
-            Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
-        }
-    })?;
+    let raw = read_limited(app, request).await?;
     let checked = app::parse(&raw)?;
     let limits = &app.limits;
     if checked.body.media.len() > limits.files_per_report {
@@ -308,6 +292,29 @@ async fn read_json(app: &AppState, request: Request) -> Result<Upload, Problem> 
         }
     }
     Ok(Upload { raw, checked, staged })
+}
+
+/// A JSON body read whole under `server.max_json_bytes` (413 beyond; a declared length is
+/// refused before reading).
+pub(super) async fn read_limited(app: &AppState, request: Request) -> Result<Bytes, Problem> {
+    let limit = app.max_json_bytes;
+    let too_large = || Problem::too_large(&format!("JSON bodies may be at most {limit} bytes"));
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            too_large()
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
+        }
+    })?;
+    Ok(raw)
 }
 
 async fn read_multipart(app: &AppState, request: Request) -> Result<Upload, Problem> {

@@ -73,9 +73,13 @@ impl Decoder {
         let meta: MessageMeta =
             serde_json::from_str(&message.meta).map_err(|e| format!("stored meta unreadable: {e}"))?;
         match message.channel {
-            Channel::App | Channel::Portal => {
-                let checked =
-                    app::parse(raw).map_err(|e| format!("body no longer parses: {} at {}", e.detail, e.pointer))?;
+            Channel::App | Channel::Portal | Channel::Hotline => {
+                let parsed = if message.channel == Channel::Hotline {
+                    hue_intake_adapters::hotline::parse(raw).map(|(_, checked)| checked)
+                } else {
+                    app::parse(raw)
+                };
+                let checked = parsed.map_err(|e| format!("body no longer parses: {} at {}", e.detail, e.pointer))?;
                 let (Some(record_id), Some(code)) = (message.record_id, message.tracking_code.as_deref()) else {
                     return Err("message has no record id or tracking code allocated".to_owned());
                 };

@@ -17,6 +17,7 @@ mod sanctions_tests;
 mod sqlite;
 // `import-mail`'s duplicate check (an `impl Store` block of its own).
 mod mail_import;
+pub mod operators;
 
 use std::path::Path;
 

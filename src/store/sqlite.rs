@@ -436,6 +436,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/sqlite/0003_chat.sql")),
     (4, include_str!("migrations/sqlite/0004_mail.sql")),
     (5, include_str!("migrations/sqlite/0005_mail_replies.sql")),
+    (6, include_str!("migrations/sqlite/0006_operators.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

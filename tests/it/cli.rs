@@ -235,6 +235,51 @@ fn normalize_turns_each_golden_mail_into_its_golden_record() {
     assert!(records >= 12 && silent >= 4, "records {records}, silent {silent}");
 }
 
+/// Every call body of `adapters/tests/fixtures/hotline/NAME.json` against its golden record
+/// (`adapters/tests/fixtures/hotline-records/NAME.jsonl`, ids masked), received at the call's
+/// own `started_at`. `UPDATE_GOLDEN=1` rewrites the expected files, to be reviewed in the diff.
+#[test]
+fn normalize_turns_each_golden_call_into_its_golden_record() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters/tests/fixtures");
+    let mut calls: Vec<std::path::PathBuf> = std::fs::read_dir(fixtures.join("hotline"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    calls.sort();
+    assert!(calls.len() >= 4);
+    for call in calls {
+        let name = call.file_stem().unwrap().to_string_lossy().into_owned();
+        let work = tempfile::tempdir().unwrap();
+        let output =
+            bin().current_dir(work.path()).args(["normalize", "--channel", "hotline"]).arg(&call).output().unwrap();
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+        let mut actual: Vec<serde_json::Value> =
+            String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(actual.len(), 1, "{name}");
+        for record in &mut actual {
+            crate::common::assert_valid_report(record);
+            assert_eq!(record["channel"], "hotline");
+            record["id"] = serde_json::Value::Null;
+            record["tracking_code"] = serde_json::Value::Null;
+            record["reporter"]["ref"] = serde_json::Value::Null;
+        }
+        let expected_path = fixtures.join("hotline-records").join(format!("{name}.jsonl"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
+            let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
+            std::fs::write(&expected_path, text).unwrap();
+            continue;
+        }
+        let expected: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{name}: no golden record (run with UPDATE_GOLDEN=1 and review)"))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(actual, expected, "{name}");
+    }
+}
+
 /// A mail that is not a message at all is refused with one line and exit code 2.
 #[test]
 fn normalize_refuses_a_file_that_is_not_a_mail_with_one_line() {

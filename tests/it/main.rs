@@ -9,6 +9,7 @@ mod common;
 mod contracts;
 mod crash;
 mod doubles;
+mod hotline;
 mod mail;
 mod mail_import;
 mod mail_poller;
