@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod console;
 pub mod health;
 pub mod hotline;
 pub mod openapi;
@@ -87,6 +88,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::serve_document))
+        .merge(console::routes())
         .fallback(|| async { problem::Problem::not_found("no such resource") })
         .with_state(state);
     // Innermost first: panics, overload and timeouts become bare statuses, which the

@@ -6,6 +6,7 @@ mod chat;
 mod chat_media;
 mod cli;
 mod common;
+mod console;
 mod contracts;
 mod crash;
 mod doubles;
