@@ -646,6 +646,15 @@ pub struct Placement {
     pub within_jurisdiction: Option<bool>,
 }
 
+/// The ward an address names, if one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AddressMatch {
+    Found(Ward),
+    /// The best match is a former unit's name that two of today's wards share.
+    Ambiguous,
+    NotFound,
+}
+
 impl Placement {
     fn unknown() -> Self {
         Placement { ward: None, within_jurisdiction: None }
@@ -711,6 +720,16 @@ impl Geo {
     /// then the earliest; where two names match the same words, the one written exactly (same
     /// diacritics, tone placement aside) wins, then a current unit's name over an old one.
     pub fn locate_address(&self, address: &str) -> Placement {
+        match self.match_address(address) {
+            AddressMatch::Found(ward) => Placement::inside(ward),
+            // Nothing matched, or the best match is an old name two successors share.
+            AddressMatch::Ambiguous | AddressMatch::NotFound => Placement::unknown(),
+        }
+    }
+
+    /// What [`Geo::locate_address`] found, telling an old name that two of today's wards
+    /// share (ask the caller which) from no ward name at all.
+    pub fn match_address(&self, address: &str) -> AddressMatch {
         let words = address_words(address);
         let extra = self.boundary_names();
         let mut best: Option<(Rank, Option<&Ward>)> = None;
@@ -738,9 +757,20 @@ impl Geo {
             }
         }
         match best {
-            Some((_, Some(ward))) => Placement::inside(ward.clone()),
-            // Nothing matched, or the best match is an old name two successors share.
-            _ => Placement::unknown(),
+            Some((_, Some(ward))) => AddressMatch::Found(ward.clone()),
+            Some((_, None)) => AddressMatch::Ambiguous,
+            // A former unit's name without its type word, which units that went to different
+            // wards share ("Hương Xuân" alone): a person can say which; the lookup must not.
+            None if OLD_UNITS.iter().any(|unit| {
+                OLD_UNITS.iter().any(|other| {
+                    other.successor != unit.successor
+                        && address_words(other.name).folded == address_words(unit.name).folded
+                }) && occurrences(&words.folded, &address_words(unit.name).folded).next().is_some()
+            }) =>
+            {
+                AddressMatch::Ambiguous
+            }
+            None => AddressMatch::NotFound,
         }
     }
 
@@ -1410,6 +1440,14 @@ mod tests {
         assert_eq!(address_code(&geo, "X. Quảng Thành").as_deref(), Some("20014"));
         assert_eq!(address_code(&geo, "TT Sịa").as_deref(), Some("19867"));
         assert_eq!(address_code(&geo, "tt. Khe Tre").as_deref(), Some("20161"));
+    }
+
+    #[test]
+    fn an_old_name_two_wards_share_without_its_type_word_is_ambiguous() {
+        let geo = Geo::builtin();
+        assert_eq!(geo.match_address("thôn 3, Hương Xuân"), AddressMatch::Ambiguous);
+        assert!(matches!(geo.match_address("phường Hương Xuân"), AddressMatch::Found(w) if w.name == "Kim Trà"));
+        assert_eq!(geo.match_address("đường không tên"), AddressMatch::NotFound);
     }
 
     #[test]

@@ -52,8 +52,9 @@ pub struct OutOfScope {
 /// Whether the address places the call in one of Huế's wards.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WardCheck {
-    /// `found`, `not_found` (an address that names no ward it can place), or `none` (no
-    /// address or coordinates yet).
+    /// `found`, `ambiguous` (a former unit's name that two of today's wards share: ask which),
+    /// `not_found` (an address that names no ward it can place), or `none` (no address or
+    /// coordinates yet).
     pub state: &'static str,
     pub code: Option<String>,
     pub name: Option<String>,
@@ -154,9 +155,15 @@ pub async fn check(State(app): State<AppState>, request: Request) -> Result<Json
     });
     let ward = match &report.location {
         None => WardCheck { state: "none", code: None, name: None },
-        Some(location) => match &location.ward {
-            Some(w) => WardCheck { state: "found", code: Some(w.code.clone()), name: Some(w.name.clone()) },
-            None => WardCheck { state: "not_found", code: None, name: None },
+        Some(location) => match (&location.ward, &location.address) {
+            (Some(w), _) => WardCheck { state: "found", code: Some(w.code.clone()), name: Some(w.name.clone()) },
+            // A former unit's name that two of today's wards share: the operator asks which.
+            (None, Some(address))
+                if app.decoder.geo.match_address(address) == hue_intake_adapters::geo::AddressMatch::Ambiguous =>
+            {
+                WardCheck { state: "ambiguous", code: None, name: None }
+            }
+            (None, _) => WardCheck { state: "not_found", code: None, name: None },
         },
     };
     Ok(Json(CallCheck {
@@ -172,10 +179,21 @@ pub async fn check(State(app): State<AppState>, request: Request) -> Result<Json
 }
 
 /// Huế's 40 wards and the former units merged into each, for the address field.
+///
+/// Behind the operator's token like the rest of the API: the console's login uses it to
+/// check the token.
 #[utoipa::path(get, path = "/v1/hotline/wards", tag = "hotline",
-    responses((status = 200, description = "The wards, phường first", body = Vec<WardName>)))]
-pub async fn wards() -> Json<Vec<WardName>> {
-    Json(
+    responses(
+        (status = 200, description = "The wards, phường first", body = Vec<WardName>),
+        (status = 401, description = "Missing, unknown or revoked operator token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn wards(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Vec<WardName>>, Problem> {
+    operator(&app, &headers).await?;
+    Ok(Json(
         WARDS
             .iter()
             .map(|w| WardName {
@@ -184,5 +202,5 @@ pub async fn wards() -> Json<Vec<WardName>> {
                 old_names: OLD_UNITS.iter().filter(|o| o.successor == w.code).map(|o| o.name).collect(),
             })
             .collect(),
-    )
+    ))
 }

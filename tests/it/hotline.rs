@@ -98,6 +98,9 @@ async fn the_live_check_says_what_is_missing_and_what_to_read_for_out_of_scope_m
     assert!(!check["missing"].as_array().unwrap().contains(&json!("location")), "{check}");
     assert_eq!(check["ward"]["state"], "found");
     assert_eq!(check["ward"]["name"], "Phú Xuân");
+    let shared = json!({"call_id": "", "transcript": "KH: Rác thải ứ đọng", "address": "thôn 3, Hương Xuân"});
+    let check: Value = post(&server, "/v1/hotline/check", Some(&token), &shared).await.json().await.unwrap();
+    assert_eq!(check["ward"]["state"], "ambiguous", "two of today's wards took a unit of that name: ask which");
     let dispute = json!({"call_id": "", "transcript": "KH: Tôi muốn khiếu nại quyết định thu hồi đất", "address": "phường An Cựu"});
     let check: Value = post(&server, "/v1/hotline/check", Some(&token), &dispute).await.json().await.unwrap();
     assert_eq!(check["disposition"]["state"], "rejected");
@@ -105,10 +108,51 @@ async fn the_live_check_says_what_is_missing_and_what_to_read_for_out_of_scope_m
     // Nothing was stored by checking.
     assert!(server.store().pending(10).await.unwrap().is_empty());
     problem(post(&server, "/v1/hotline/check", None, &typing).await, 401).await;
-    let wards: Value = server.http.get(server.url("/v1/hotline/wards")).send().await.unwrap().json().await.unwrap();
+    problem(server.http.get(server.url("/v1/hotline/wards")).send().await.unwrap(), 401).await;
+    let wards: Value = server
+        .http
+        .get(server.url("/v1/hotline/wards"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let wards = wards.as_array().unwrap();
     assert_eq!(wards.len(), 40);
     let phu_xuan = wards.iter().find(|w| w["name"] == "Phú Xuân").unwrap();
     assert!(phu_xuan["old_names"].as_array().unwrap().contains(&json!("Tây Lộc")));
+    server.stop().await;
+}
+
+/// `hue-intake operators add|list|revoke`, run as staff run it: the token is printed once and
+/// works, a revoked one gets 401, a second revoke is a one-line error with exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_are_issued_and_revoked_from_the_command_line() {
+    let server = Server::start().await;
+    let config = server.dir.path().join("cli.toml");
+    std::fs::write(&config, format!("[store]\ndata_dir = {:?}\n", server.dir.path())).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hue-intake"))
+            .arg("operators")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let added = run(&["add", "op-21"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let token = String::from_utf8(added.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("hop_") && !token.contains(' '));
+    assert_eq!(post(&server, "/v1/hotline/calls", Some(&token), &call("cc-cli")).await.status(), 202);
+    let listed = String::from_utf8(run(&["list"]).stdout).unwrap();
+    assert!(listed.contains("op-21\tactive"), "{listed}");
+    assert!(run(&["revoke", "op-21"]).status.success());
+    problem(post(&server, "/v1/hotline/calls", Some(&token), &call("cc-cli-2")).await, 401).await;
+    let again = run(&["revoke", "op-21"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(String::from_utf8(again.stderr).unwrap().trim().lines().count(), 1);
     server.stop().await;
 }
