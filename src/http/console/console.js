@@ -110,6 +110,9 @@
       f_channel: "Kênh",
       f_status: "Tình trạng",
       f_received_at: "Tiếp nhận lúc",
+      f_disposition: "Xử lý",
+      f_in_reply_to: "Phản ánh gốc",
+      f_delivered_at: "Chuyển đi lúc",
       former: "tên cũ: "
     },
     en: {
@@ -209,6 +212,9 @@
       f_channel: "Channel",
       f_status: "Status",
       f_received_at: "Received at",
+      f_disposition: "Disposition",
+      f_in_reply_to: "Follow-up of",
+      f_delivered_at: "Delivered at",
       former: "formerly: "
     }
   };
@@ -326,14 +332,30 @@
     }
     $("token").removeAttribute("aria-invalid");
     setItem("session", TOKEN_KEY, value);
-    // The wards list needs the token: it doubles as the token's check.
-    loadWards().then(function (ok) {
+    // An empty call checked with the token: 401 for an unknown or revoked one, and nothing
+    // is stored (the wards list is public, so it cannot tell).
+    verifyToken().then(function (ok) {
       if (ok) {
         $("token").value = "";
         showApp(true);
+        loadWards();
         focusFirstEmpty();
         scheduleCheck();
       }
+    });
+  }
+
+  function verifyToken() {
+    return api("POST", "/v1/hotline/check", { call_id: "", transcript: "" }, true).then(function (r) {
+      if (r.status === 401) {
+        logout(t("login_rejected"));
+        return false;
+      }
+      return true;
+    }, function () {
+      removeItem("session", TOKEN_KEY);
+      $("login-error").textContent = t("network_error");
+      return false;
     });
   }
 
@@ -341,19 +363,11 @@
 
   function loadWards() {
     return api("GET", "/v1/hotline/wards", undefined, true).then(function (r) {
-      if (r.status === 401) {
-        logout(t("login_rejected"));
-        return false;
-      }
       if (r.ok && Array.isArray(r.data)) {
         wards = r.data;
         renderWards();
       }
-      return true;
-    }, function () {
-      $("login-error").textContent = t("network_error");
-      return false;
-    });
+    }, function () { /* the address field still takes free text */ });
   }
 
   function renderWards() {
@@ -720,7 +734,8 @@
       }
       Object.keys(r.data).forEach(function (key) {
         var value = r.data[key];
-        if (value === null || typeof value === "object") { return; }
+        if (key === "disposition" && value && typeof value === "object") { value = label("d_", value.state); }
+        if (value === null || value === undefined || typeof value === "object") { return; }
         var dt = document.createElement("dt");
         dt.textContent = label("f_", key);
         var dd = document.createElement("dd");
@@ -791,7 +806,7 @@
     if (token()) {
       showApp(true);
       loadWards();
-      scheduleCheck();
+      verifyToken().then(function (ok) { if (ok) { scheduleCheck(); } });
     } else {
       showApp(false);
       $("token").focus();
