@@ -22,6 +22,10 @@ use super::problem::Problem;
 use super::reports::{Upload, accept, read_limited, store_problem};
 use crate::pipeline::Assigned;
 
+/// Stands for the tracking code in a checked call's texts: the code exists only once the call
+/// is submitted.
+pub const CODE_PLACEHOLDER: &str = "HUE-____-____";
+
 /// What the regulation engine says about a call being typed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CallCheck {
@@ -145,7 +149,10 @@ pub async fn check(State(app): State<AppState>, request: Request) -> Result<Json
     let first = app.decoder.app(&checked, Vec::new(), assigned(Standing::default()));
     let standing = app.store.standing(&first.report.reporter.reference, received_at).await.map_err(store_problem)?;
     let report = app.decoder.app(&checked, Vec::new(), assigned(standing)).report;
-    let reply = replies::compose(&report, &standing, app.decoder.rules.zone);
+    // The code here is a stand-in (nothing is stored): shown as blanks, so that no operator
+    // reads a code to a caller before the call is submitted.
+    let mut reply = replies::compose(&report, &standing, app.decoder.rules.zone);
+    reply.text = reply.text.replace(&report.tracking_code, CODE_PLACEHOLDER);
     let out_of_scope = (report.triage.scope == Scope::OutOfScope).then(|| OutOfScope {
         reason: report
             .triage

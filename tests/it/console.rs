@@ -27,7 +27,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 struct Driver {
     child: Child,
     url: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -56,8 +56,8 @@ async fn browser() -> (Driver, Client) {
         .spawn()
         .expect("start chromedriver");
     let profile = tempfile::tempdir().unwrap();
-    let driver = Driver { child, url: format!("http://127.0.0.1:{port}"), _profile: profile };
-    let user_data_dir = format!("--user-data-dir={}", driver._profile.path().display());
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}"), profile: profile };
+    let user_data_dir = format!("--user-data-dir={}", driver.profile.path().display());
     let capabilities = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {

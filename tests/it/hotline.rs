@@ -105,6 +105,11 @@ async fn the_live_check_says_what_is_missing_and_what_to_read_for_out_of_scope_m
     let check: Value = post(&server, "/v1/hotline/check", Some(&token), &dispute).await.json().await.unwrap();
     assert_eq!(check["disposition"]["state"], "rejected");
     assert!(check["out_of_scope"]["script"].as_str().unwrap().contains("30/2022"), "{check}");
+    // No code is read to a caller before the call is stored: the check's texts show blanks.
+    let script = check["out_of_scope"]["script"].as_str().unwrap();
+    assert!(script.contains("HUE-____-____"), "{check}");
+    let reply = check["reply"]["text"].as_str().unwrap();
+    assert_eq!(reply.matches("HUE-").count(), reply.matches("HUE-____-____").count(), "{reply}");
     // Nothing was stored by checking.
     assert!(server.store().pending(10).await.unwrap().is_empty());
     problem(post(&server, "/v1/hotline/check", None, &typing).await, 401).await;
