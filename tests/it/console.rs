@@ -56,7 +56,7 @@ async fn browser() -> (Driver, Client) {
         .spawn()
         .expect("start chromedriver");
     let profile = tempfile::tempdir().unwrap();
-    let driver = Driver { child, url: format!("http://127.0.0.1:{port}"), profile: profile };
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}"), profile };
     let user_data_dir = format!("--user-data-dir={}", driver.profile.path().display());
     let capabilities = json!({
         "browserName": "chrome",
