@@ -130,6 +130,30 @@ fn normalize_at_reproduces_the_golden_records_for_every_disposition() {
     }
 }
 
+/// Checks each record against the schema, masks what is random (ids, tracking codes, reporter
+/// refs) and compares with the golden JSON Lines at `expected_path`; with `UPDATE_GOLDEN=1` it
+/// writes them instead, to be reviewed in the diff.
+fn assert_golden_records(name: &str, actual: &mut [serde_json::Value], expected_path: &std::path::Path) {
+    for record in actual.iter_mut() {
+        crate::common::assert_valid_report(record);
+        record["id"] = serde_json::Value::Null;
+        record["tracking_code"] = serde_json::Value::Null;
+        record["reporter"]["ref"] = serde_json::Value::Null;
+    }
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
+        let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(expected_path, text).unwrap();
+        return;
+    }
+    let expected: Vec<serde_json::Value> = std::fs::read_to_string(expected_path)
+        .unwrap_or_else(|_| panic!("{name}: no golden records (run with UPDATE_GOLDEN=1 and review)"))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(actual, &expected[..], "{name}");
+}
+
 /// Chat conversations (`adapters/tests/fixtures/conversations/<channel>-<name>/NN.json`, webhook
 /// bodies as posted) against their golden records (`expected.jsonl`, ids, tracking codes and
 /// reporter refs masked), assembled by each message's own time. `UPDATE_GOLDEN=1` rewrites
@@ -156,24 +180,7 @@ fn normalize_assembles_chat_conversations_into_the_golden_records() {
         assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
         let mut actual: Vec<serde_json::Value> =
             String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        for record in &mut actual {
-            crate::common::assert_valid_report(record);
-            record["id"] = serde_json::Value::Null;
-            record["tracking_code"] = serde_json::Value::Null;
-            record["reporter"]["ref"] = serde_json::Value::Null;
-        }
-        let expected_path = conversation.join("expected.jsonl");
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
-            std::fs::write(&expected_path, text).unwrap();
-            continue;
-        }
-        let expected: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{name}: no expected.jsonl (run with UPDATE_GOLDEN=1 and review)"))
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(actual, expected, "{name}");
+        assert_golden_records(&name, &mut actual, &conversation.join("expected.jsonl"));
     }
 }
 
@@ -205,31 +212,13 @@ fn normalize_turns_each_golden_mail_into_its_golden_record() {
         let mut actual: Vec<serde_json::Value> =
             String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert!(actual.len() <= 1, "{name}: one mail, at most one record");
-        for record in &mut actual {
-            crate::common::assert_valid_report(record);
-            assert_eq!(record["channel"], "email");
-            record["id"] = serde_json::Value::Null;
-            record["tracking_code"] = serde_json::Value::Null;
-            record["reporter"]["ref"] = serde_json::Value::Null;
-        }
+        assert!(actual.iter().all(|r| r["channel"] == "email"), "{name}");
         if actual.is_empty() {
             silent += 1
         } else {
             records += 1
         }
-        let expected_path = fixtures.join("email-records").join(format!("{name}.jsonl"));
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
-            let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
-            std::fs::write(&expected_path, text).unwrap();
-            continue;
-        }
-        let expected: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{name}: no golden record (run with UPDATE_GOLDEN=1 and review)"))
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(actual, expected, "{name}");
+        assert_golden_records(&name, &mut actual, &fixtures.join("email-records").join(format!("{name}.jsonl")));
     }
     // Machine mail (auto-replies, out-of-office, list mail, bounces) makes no record.
     assert!(records >= 12 && silent >= 4, "records {records}, silent {silent}");
@@ -257,26 +246,8 @@ fn normalize_turns_each_golden_call_into_its_golden_record() {
         let mut actual: Vec<serde_json::Value> =
             String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(actual.len(), 1, "{name}");
-        for record in &mut actual {
-            crate::common::assert_valid_report(record);
-            assert_eq!(record["channel"], "hotline");
-            record["id"] = serde_json::Value::Null;
-            record["tracking_code"] = serde_json::Value::Null;
-            record["reporter"]["ref"] = serde_json::Value::Null;
-        }
-        let expected_path = fixtures.join("hotline-records").join(format!("{name}.jsonl"));
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
-            let text: String = actual.iter().map(|r| format!("{r}\n")).collect();
-            std::fs::write(&expected_path, text).unwrap();
-            continue;
-        }
-        let expected: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
-            .unwrap_or_else(|_| panic!("{name}: no golden record (run with UPDATE_GOLDEN=1 and review)"))
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(actual, expected, "{name}");
+        assert!(actual.iter().all(|r| r["channel"] == "hotline"), "{name}");
+        assert_golden_records(&name, &mut actual, &fixtures.join("hotline-records").join(format!("{name}.jsonl")));
     }
 }
 
