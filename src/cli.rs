@@ -5,6 +5,8 @@
 //! live here so they can be tested without spawning a process; `main.rs` only wires signals
 //! and exit codes.
 
+pub mod deadletter;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -87,6 +89,15 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
         /// TOML config file (its store.data_dir is the store used).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Dead letters: records a sink refused for good. List, show, and replay them after a fix.
+    #[command(long_about = deadletter::ABOUT)]
+    Deadletter {
+        #[command(subcommand)]
+        command: deadletter::DeadletterCommand,
+        /// TOML config file (its store is the one used).
         #[arg(long, value_name = "FILE", global = true)]
         config: Option<PathBuf>,
     },
@@ -275,9 +286,22 @@ const IMPORT_MAIL_ABOUT: &str = "Imports an existing backlog of the mailbox dttm
     then; 2 with a one-line error when a PATH does not exist or cannot be read, or the store does not exist yet \
     (start `serve` once, or check --config); 1 when the store fails (what was stored stays: run again).";
 
+/// A progress bar on stderr for long commands, drawn only when stderr is a terminal (logs and
+/// pipes stay clean).
+pub fn progress_bar(total: u64, template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    let target = if std::io::stderr().is_terminal() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let progress = indicatif::ProgressBar::with_draw_target(Some(total), target);
+    progress.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template"));
+    progress
+}
+
 /// Runs `import-mail` on the configured store: the summary line on `out`.
 pub async fn import_mail(config: &Config, paths: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<()> {
-    use std::io::IsTerminal as _;
     let scan = crate::mail::mailbox::scan(paths).map_err(|e| UsageError(e.to_string()))?;
     let data_dir = &config.store.data_dir;
     // Opening would create an empty store; a missing one is a wrong --config, not a new start.
@@ -292,16 +316,7 @@ pub async fn import_mail(config: &Config, paths: &[PathBuf], out: &mut dyn Write
         .context("privacy.seal_key")?;
     let store = crate::open_store(config).await?;
     let total: u64 = scan.sources.iter().map(|s| s.bytes()).sum();
-    let target = if std::io::stderr().is_terminal() {
-        indicatif::ProgressDrawTarget::stderr()
-    } else {
-        indicatif::ProgressDrawTarget::hidden()
-    };
-    let progress = indicatif::ProgressBar::with_draw_target(Some(total), target);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} {wide_bar} {bytes}/{total_bytes} {msg}")
-            .expect("a valid template"),
-    );
+    let progress = progress_bar(total, "{elapsed_precise} {wide_bar} {bytes}/{total_bytes} {msg}");
     if !scan.skipped.is_empty() {
         progress.suspend(|| {
             eprintln!("note: {} files neither mbox, .eml nor in a Maildir were skipped", scan.skipped.len())

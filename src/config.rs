@@ -32,6 +32,10 @@ pub struct Config {
     pub triage: Triage,
     pub geo: Geo,
     pub sink: Sink,
+    /// Downstream destinations by name; none configured means one file sink named `file`
+    /// writing `reports.jsonl` under the data directory (the embedded default).
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkTarget>,
     pub log: Log,
     pub chat: Chat,
     pub facebook: Facebook,
@@ -48,6 +52,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct Server {
     pub listen: SocketAddr,
+    /// The gateway's public base URL (e.g. `https://gw.hue.gov.vn`): signed media links given
+    /// to Open311 receivers start with it. Without it, no `media_url` is sent.
+    #[serde(default)]
+    pub public_url: Option<String>,
     pub request_timeout_secs: u64,
     pub max_json_bytes: usize,
     pub max_concurrent_requests: usize,
@@ -96,16 +104,135 @@ pub struct Geo {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sink {
-    pub kind: SinkKind,
-    pub path: PathBuf,
+    /// Most records delivered per batch.
     pub batch_size: usize,
+    /// How often due records are looked for besides the wake-up after each commit (ms).
     pub poll_interval_ms: u64,
+    /// First back-off after a failed attempt (ms); it doubles per failure, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest back-off (s): a destination down for an hour is probed at least this often.
+    pub retry_max_secs: u64,
+    /// Longest wait for one delivery (HTTP answer, NATS acknowledgement), in seconds.
+    pub timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// One downstream destination (`[sinks.<name>]`). The URL's scheme says what it is:
+/// `file:PATH`, `http(s)://…` (the core case system), `open311+http(s)://BASE` (GeoReport v2),
+/// `nats://HOST:PORT` (JetStream).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkTarget {
+    pub url: String,
+    /// HTTP: a bearer token sent as `Authorization`.
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    /// HTTP: when set, `X-Hue-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`.
+    #[serde(default)]
+    pub signing_secret: Option<String>,
+    /// Open311: the `api_key` (required).
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Open311: `jurisdiction_id`, when the endpoint serves several.
+    #[serde(default)]
+    pub jurisdiction_id: Option<String>,
+    /// Open311: `service_code` per category code (SPEC §6).
+    #[serde(default)]
+    pub service_codes: BTreeMap<String, String>,
+    /// Open311: `service_code` of records without a mapped category (required).
+    #[serde(default)]
+    pub default_service_code: Option<String>,
+    /// Open311: how long signed media links stay valid, in seconds.
+    #[serde(default = "default_media_url_ttl_secs")]
+    pub media_url_ttl_secs: u64,
+    /// NATS: the subject records are published to (required).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// NATS: a JetStream stream to create (or update) over `subject` at start; without it the
+    /// stream must exist already.
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// NATS: the stream's duplicate window in seconds (re-publishes inside it are dropped).
+    #[serde(default = "default_duplicate_window_secs")]
+    pub duplicate_window_secs: u64,
+}
+
+fn default_media_url_ttl_secs() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_duplicate_window_secs() -> u64 {
+    24 * 3600
+}
+
+/// What kind of destination a sink URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkKind {
-    File,
+    File(PathBuf),
+    Http(String),
+    /// The GeoReport v2 base URL (without `/requests.json`).
+    Open311(String),
+    Nats(String),
+}
+
+impl SinkTarget {
+    pub fn kind(&self) -> anyhow::Result<SinkKind> {
+        let url = self.url.trim();
+        if let Some(path) = url.strip_prefix("file:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                anyhow::bail!("a file sink URL needs a path, e.g. file:reports.jsonl");
+            }
+            return Ok(SinkKind::File(PathBuf::from(path)));
+        }
+        if let Some(base) = url.strip_prefix("open311+")
+            && (base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Ok(SinkKind::Open311(base.trim_end_matches('/').to_owned()));
+        }
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Ok(SinkKind::Http(url.to_owned()));
+        }
+        if url.starts_with("nats://") || url.starts_with("tls://") {
+            return Ok(SinkKind::Nats(url.to_owned()));
+        }
+        anyhow::bail!("the URL must start with file:, http(s)://, open311+http(s):// or nats://")
+    }
+
+    /// The embedded default: the file sink.
+    pub fn default_file() -> SinkTarget {
+        SinkTarget {
+            url: "file:reports.jsonl".to_owned(),
+            bearer_token: None,
+            signing_secret: None,
+            api_key: None,
+            jurisdiction_id: None,
+            service_codes: BTreeMap::new(),
+            default_service_code: None,
+            media_url_ttl_secs: default_media_url_ttl_secs(),
+            subject: None,
+            stream: None,
+            duplicate_window_secs: default_duplicate_window_secs(),
+        }
+    }
+
+    fn validate(&self, name: &str) -> anyhow::Result<()> {
+        let kind = self.kind().map_err(|e| anyhow::anyhow!("sinks.{name}.url: {e}"))?;
+        match kind {
+            SinkKind::Open311(_) => {
+                if self.api_key.is_none() {
+                    anyhow::bail!("sinks.{name}.api_key is required for an Open311 sink");
+                }
+                if self.default_service_code.is_none() {
+                    anyhow::bail!("sinks.{name}.default_service_code is required for an Open311 sink");
+                }
+            }
+            SinkKind::Nats(_) if self.subject.is_none() => {
+                anyhow::bail!("sinks.{name}.subject is required for a NATS sink");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// Assembly, media fetching and replies of the chat channels (Facebook, Zalo).
@@ -333,6 +460,12 @@ impl Config {
             }
         }
         self.mail.validate()?;
+        for (name, target) in &self.sinks {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                anyhow::bail!("sinks.{name}: a sink name is letters, digits, _ and - only");
+            }
+            target.validate(name)?;
+        }
         if self.store.group_commit_max_batch == 0 || self.sink.batch_size == 0 {
             anyhow::bail!("store.group_commit_max_batch and sink.batch_size must be at least 1");
         }
@@ -360,6 +493,15 @@ impl Config {
             file: self.media.max_file_bytes,
             per_report: self.media.max_report_bytes,
             files_per_report: self.media.max_files_per_report,
+        }
+    }
+
+    /// The configured sinks by name, or the embedded default (one file sink named `file`).
+    pub fn sink_targets(&self) -> BTreeMap<String, SinkTarget> {
+        if self.sinks.is_empty() {
+            BTreeMap::from([("file".to_owned(), SinkTarget::default_file())])
+        } else {
+            self.sinks.clone()
         }
     }
 

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -34,8 +35,8 @@ use hue_intake_schemas::Channel;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SinkKind};
-use crate::deliver::{Deliverer, FileSink, Sink};
+use crate::config::Config;
+use crate::deliver::{Deliverer, MediaLinks, Sink};
 use crate::http::{AppState, HttpLimits, auth::Clients, auth::Staff};
 use crate::pipeline::{Decoder, Pipeline};
 use crate::seal::Sealer;
@@ -128,24 +129,22 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     } else {
         None
     };
-    let sink = match config.sink.kind {
-        SinkKind::File => {
-            let path = config.data_path(&config.sink.path);
-            Sink::File(FileSink::open(&path).await.with_context(|| format!("opening sink file {}", path.display()))?)
-        }
-    };
+    // One worker per sink, each with its own outbox rows (registered before the pipeline
+    // queues any record for them).
+    let targets = config.sink_targets();
+    store.register_sinks(&targets.keys().cloned().collect::<Vec<_>>()).await.context("registering the sinks")?;
+    let media_links = config.server.public_url.as_deref().map(|url| MediaLinks::new(sealer.reporter_key(), url));
     let deliver_stop = CancellationToken::new();
     let (delivered_tx, delivered) = tokio::sync::watch::channel(0);
-    let deliverer = tokio::spawn(
-        Deliverer {
-            store: store.clone(),
-            sink,
-            batch_size: config.sink.batch_size,
-            poll_interval,
-            delivered: delivered_tx,
-        }
-        .run(deliver_stop.clone()),
-    );
+    let delivered_tx = Arc::new(delivered_tx);
+    let mut deliverers = Vec::with_capacity(targets.len());
+    for (name, target) in &targets {
+        let sink = Sink::build(name, target, &config, media_links.clone()).await?;
+        tracing::info!(sink = %name, kind = sink.kind(), "Delivering records.");
+        deliverers.push(tokio::spawn(
+            Deliverer::new(store.clone(), name, sink, &config, delivered_tx.clone()).run(deliver_stop.clone()),
+        ));
+    }
     // Always running: without chat attachments queued it only looks at an empty index.
     let fetch_stop = CancellationToken::new();
     let fetcher = tokio::spawn(
@@ -155,12 +154,17 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let upkeep = tokio::spawn({
         let metrics = metrics.clone();
         let stop = deliver_stop.clone();
+        let store = store.clone();
         async move {
-            // The exporter does no upkeep of its own; without it histograms grow unbounded.
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => metrics.run_upkeep(),
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                        // The exporter does no upkeep of its own; without it histograms grow
+                        // unbounded.
+                        metrics.run_upkeep();
+                        telemetry::record_outbox(&store).await;
+                    }
                 }
             }
         }
@@ -178,6 +182,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         metrics,
         chat_health,
         webhooks: Arc::new(webhooks(&config)),
+        media_links,
     };
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -208,7 +213,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             let _ = sender.await;
         }
         deliver_stop.cancel();
-        let _ = deliverer.await;
+        for deliverer in deliverers {
+            let _ = deliverer.await;
+        }
         let _ = upkeep.await;
         store.close().await;
         tracing::info!("Shut down cleanly.");

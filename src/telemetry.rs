@@ -72,3 +72,22 @@ fn describe() {
     metrics::describe_histogram!("hue_intake_commit_seconds", "Duration of one group-commit transaction.");
     metrics::describe_histogram!("hue_intake_commit_batch_size", "Operations per group-commit transaction.");
 }
+
+/// Sets the outbox gauges from the store: rows waiting (`hue_intake_outbox_pending`) and dead
+/// letters (`hue_intake_outbox_dead`) per sink. A failed read leaves the last values.
+pub async fn record_outbox(store: &crate::store::Store) {
+    let Ok(counts) = store.outbox_counts().await else { return };
+    let mut sinks: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    for count in counts {
+        let entry = sinks.entry(count.sink).or_default();
+        match count.state.as_str() {
+            "pending" => entry.0 = count.count,
+            "dead" => entry.1 = count.count,
+            _ => {}
+        }
+    }
+    for (sink, (pending, dead)) in sinks {
+        metrics::gauge!("hue_intake_outbox_pending", "sink" => sink.clone()).set(pending as f64);
+        metrics::gauge!("hue_intake_outbox_dead", "sink" => sink).set(dead as f64);
+    }
+}

@@ -202,7 +202,7 @@ impl Fetcher {
                 "fetched"
             }
             Attempt::Retry(reason) if made < self.attempts => {
-                let wait = backoff(self.retry_base, self.retry_max, made);
+                let wait = crate::backoff::jittered(self.retry_base, self.retry_max, made);
                 // A retry_max beyond what a timestamp can hold (a misconfiguration) still waits a year
                 // rather than overflowing.
                 let next = chrono::Duration::from_std(wait)
@@ -245,16 +245,6 @@ impl crate::worker::Stage for Fetcher {
     async fn step(&mut self) -> Result<usize, StoreError> {
         Fetcher::step(self).await
     }
-}
-
-/// The wait after the `made`-th failed attempt: `base` doubling per attempt, capped at `max`,
-/// with equal jitter (half fixed, half random) so the attachments of one burst do not all
-/// come back at the same instant, and none comes back at once.
-fn backoff(base: Duration, max: Duration, made: u32) -> Duration {
-    let doubled = base.saturating_mul(1u32 << made.saturating_sub(1).min(20));
-    let capped = doubled.min(max);
-    let half = capped / 2;
-    half + half.mul_f64(rand::random::<f64>())
 }
 
 /// An HTTP answer other than 2xx.
@@ -310,19 +300,5 @@ mod tests {
             assert!(matches!(by_status(StatusCode::from_u16(code).unwrap()), Attempt::Retry(_)), "{code}");
         }
         assert!(matches!(by_status(StatusCode::BAD_REQUEST), Attempt::Failed(_)));
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let (base, max) = (Duration::from_millis(1000), Duration::from_secs(300));
-        for made in 1..=4u32 {
-            let full = base * (1 << (made - 1));
-            let wait = backoff(base, max, made);
-            assert!(wait >= full / 2 && wait <= full, "attempt {made}: {wait:?}");
-        }
-        for made in [10, 30, u32::MAX] {
-            let wait = backoff(base, max, made);
-            assert!(wait >= max / 2 && wait <= max, "attempt {made}: {wait:?}");
-        }
     }
 }

@@ -108,12 +108,7 @@ impl Settings {
     /// `retry_base`, capped at `retry_max`, with jitter (half to all of it) so that replies
     /// failed together do not return together.
     pub fn backoff(&self, attempts: u32) -> Duration {
-        let doubled = self.retry_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-        let capped = doubled.min(self.retry_max);
-        let half = capped / 2;
-        let spread = (capped - half).as_millis() as u64;
-        let jitter = if spread == 0 { 0 } else { rand::random::<u64>() % (spread + 1) };
-        half + Duration::from_millis(jitter)
+        crate::backoff::jittered(self.retry_base, self.retry_max, attempts)
     }
 }
 

@@ -100,7 +100,7 @@ mod tests {
 
     fn due(seq: i64) -> Due {
         let id = Uuid::now_v7();
-        Due { outbox_seq: seq, record_id: id, body: format!("{{\"id\":\"{id}\",\"n\":{seq}}}") }
+        Due { outbox_seq: seq, record_id: id, body: format!("{{\"id\":\"{id}\",\"n\":{seq}}}"), attempts: 0 }
     }
 
     #[tokio::test]

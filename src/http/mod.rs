@@ -9,6 +9,7 @@ pub mod auth;
 pub mod console;
 pub mod health;
 pub mod hotline;
+pub mod media;
 pub mod openapi;
 pub mod problem;
 pub mod reports;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub chat_health: crate::chat::health::ChannelHealth,
     /// Secrets and limits of the platforms' webhooks.
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// Signs and checks links to report media (`server.public_url` set).
+    pub media_links: Option<crate::deliver::MediaLinks>,
 }
 
 /// Limits of the HTTP layer.
@@ -69,6 +72,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         // by max_json_bytes. The extractor's default 2 MB limit would cut both short.
         .route("/v1/reports", post(reports::create).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/{tracking_code}", get(reports::status))
+        .route("/v1/media/{sha256}", get(media::serve))
         .route("/v1/hotline/calls", post(hotline::calls))
         .route("/v1/hotline/check", post(hotline::check))
         .route("/v1/hotline/wards", get(hotline::wards))

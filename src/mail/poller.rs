@@ -443,12 +443,10 @@ fn short(text: &str) -> String {
     text.chars().take(120).collect()
 }
 
-/// `min · 2^attempt`, at most `max`, then a random part of it taken off (up to half) so
-/// that many gateways do not reconnect in step.
+/// `min · 2^attempt`, at most `max`, with jitter so that many gateways do not reconnect in
+/// step; never under 100 ms.
 fn backoff(min: Duration, max: Duration, attempt: u32) -> Duration {
-    let full = min.saturating_mul(2u32.saturating_pow(attempt.min(20))).min(max);
-    let jitter: f64 = rand::random::<f64>() * 0.5;
-    full.mul_f64(1.0 - jitter).max(Duration::from_millis(100))
+    crate::backoff::jittered(min, max, attempt.saturating_add(1)).max(Duration::from_millis(100))
 }
 
 /// A compact IMAP sequence set of ascending UIDs: `1:3,7,9:10`.

@@ -10,6 +10,8 @@
 pub mod chat;
 mod chat_media;
 pub mod mail;
+#[cfg(test)]
+mod outbox_tests;
 pub mod replies;
 pub mod sanctions;
 #[cfg(test)]
@@ -145,12 +147,57 @@ pub struct Quarantined {
     pub reason: String,
 }
 
-/// A record due downstream.
+/// A record due downstream on one sink.
 #[derive(Debug, Clone)]
 pub struct Due {
     pub outbox_seq: i64,
     pub record_id: Uuid,
+    /// The canonical JSON.
     pub body: String,
+    /// Attempts already made on this sink.
+    pub attempts: u32,
+}
+
+/// How one delivery attempt ended, for [`Store::settle`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// Downstream has it; `remote_id` is the receiver's own id for it when it gave one.
+    Delivered { remote_id: Option<String> },
+    /// Not taken this time: try again at `next_attempt_at`.
+    Retry { next_attempt_at: DateTime<Utc>, error: String },
+    /// Refused for good (the receiver said the record itself is wrong): a dead letter, until
+    /// staff replay it.
+    Dead { error: String },
+}
+
+/// A record one sink refused for good.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadLetter {
+    pub outbox_seq: i64,
+    pub sink: String,
+    pub record_id: Uuid,
+    pub tracking_code: String,
+    pub kind: Kind,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub dead_at: DateTime<Utc>,
+}
+
+/// Which dead letters to list or replay.
+#[derive(Debug, Clone, Default)]
+pub struct DeadFilter {
+    pub sink: Option<String>,
+    /// Dead at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+/// Outbox rows of one sink in one state (metrics, `deadletter list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxCount {
+    pub sink: String,
+    pub state: String,
+    pub count: u64,
 }
 
 /// Public status of a tracking code (no personal data).
@@ -217,23 +264,68 @@ impl Store {
         }
     }
 
-    /// Records due downstream at `now`, in commit order.
-    pub async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
+    /// Makes `sinks` the destinations new records are queued for (one outbox row each);
+    /// rows of sinks no longer named stay, but get no new ones.
+    pub async fn register_sinks(&self, sinks: &[String]) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => s.due(now, limit).await,
+            Store::Sqlite(s) => s.register_sinks(sinks).await,
         }
     }
 
-    /// Undelivered outbox entries of these records (for recovery of the file sink).
-    pub async fn undelivered_of(&self, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
+    /// Records due on `sink` at `now`, in commit order; an interaction or rating waits until
+    /// its report is delivered on the same sink.
+    pub async fn due(&self, sink: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.undelivered_of(record_ids).await,
+            Store::Sqlite(s) => s.due(sink, now, limit).await,
         }
     }
 
-    pub async fn mark_delivered(&self, outbox_seqs: Vec<i64>, at: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Pending outbox rows of `sink` for these records (the file sink's crash recovery).
+    pub async fn undelivered_of(&self, sink: &str, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.mark_delivered(outbox_seqs, at).await,
+            Store::Sqlite(s) => s.undelivered_of(sink, record_ids).await,
+        }
+    }
+
+    /// Records the outcome of delivery attempts. Only pending rows change: a settlement for a
+    /// row another worker settled first is ignored.
+    pub async fn settle_deliveries(
+        &self,
+        settlements: Vec<(i64, Settlement)>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.settle_deliveries(settlements, at).await,
+        }
+    }
+
+    /// Dead letters, most recent first.
+    pub async fn dead_letters(&self, filter: &DeadFilter) -> Result<Vec<DeadLetter>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.dead_letters(filter).await,
+        }
+    }
+
+    /// The dead letters of one record (by record id or tracking code), with the record's JSON.
+    pub async fn dead_letter(&self, id_or_code: &str) -> Result<Vec<(DeadLetter, String)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.dead_letter(id_or_code).await,
+        }
+    }
+
+    /// Puts dead letters back in line, due now with a fresh count of attempts. Rows that are
+    /// not dead (already replayed, delivered) are left alone, so replaying twice is harmless.
+    /// Returns how many were dead.
+    pub async fn replay_dead(&self, outbox_seqs: Vec<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.replay_dead(outbox_seqs, now).await,
+        }
+    }
+
+    /// Outbox rows per sink and state.
+    pub async fn outbox_counts(&self) -> Result<Vec<OutboxCount>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.outbox_counts().await,
         }
     }
 

@@ -22,12 +22,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod chat;
+mod outbox;
 mod sanctions;
 
 pub use sanctions::SanctionOp;
 
 use super::sanctions::{ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter, Standing};
-use super::{Allocation, Due, Incoming, NewRecord, Options, Pending, Processed, Received, Status, StoreError};
+use super::{
+    Allocation, DeadFilter, DeadLetter, Due, Incoming, NewRecord, Options, OutboxCount, Pending, Processed, Received,
+    Settlement, Status, StoreError,
+};
 
 /// How often the writer retries an insert whose random tracking code collided.
 const TRACKING_CODE_ATTEMPTS: usize = 8;
@@ -46,14 +50,33 @@ pub struct SqliteStore {
 }
 
 /// Notifications the writer sends after a commit.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Wakes {
     pub messages: Arc<tokio::sync::Notify>,
-    pub records: Arc<tokio::sync::Notify>,
+    /// Counts commits that queued records: every sink's worker watches it (a `Notify` would
+    /// wake only one of them).
+    pub records: Arc<watch::Sender<u64>>,
     /// Chat attachments queued for fetching.
     pub fetches: Arc<tokio::sync::Notify>,
     /// Replies queued for sending.
     pub replies: Arc<tokio::sync::Notify>,
+}
+
+impl Default for Wakes {
+    fn default() -> Self {
+        Wakes {
+            messages: Arc::default(),
+            records: Arc::new(watch::channel(0).0),
+            fetches: Arc::default(),
+            replies: Arc::default(),
+        }
+    }
+}
+
+impl Wakes {
+    pub fn records_queued(&self) {
+        self.records.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// A write that is not one of the fixed operations: runs inside the batch's transaction (in
@@ -70,7 +93,7 @@ pub type WriteFn = Box<
 enum Op {
     Receive(Box<Incoming>, oneshot::Sender<Result<Received, StoreError>>),
     Processed(Processed, oneshot::Sender<Result<(), StoreError>>),
-    Delivered(Vec<i64>, DateTime<Utc>, oneshot::Sender<Result<(), StoreError>>),
+    Settle(Vec<(i64, Settlement)>, DateTime<Utc>, oneshot::Sender<Result<(), StoreError>>),
     Heartbeat(oneshot::Sender<Result<(), StoreError>>),
     Sanction(SanctionOp, oneshot::Sender<Result<SanctionChange, SanctionError>>),
     /// Taken out of its box when applied (it runs once).
@@ -179,8 +202,44 @@ impl SqliteStore {
         self.submit(|tx| Op::Processed(processed, tx)).await
     }
 
-    pub async fn mark_delivered(&self, seqs: Vec<i64>, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.submit(|tx| Op::Delivered(seqs, at, tx)).await
+    pub async fn settle_deliveries(
+        &self,
+        settlements: Vec<(i64, Settlement)>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.submit(|tx| Op::Settle(settlements, at, tx)).await
+    }
+
+    pub async fn register_sinks(&self, sinks: &[String]) -> Result<(), StoreError> {
+        let sinks = sinks.to_vec();
+        self.write(Box::new(move |conn| Box::pin(async move { outbox::register_sinks(conn, &sinks).await }))).await
+    }
+
+    pub async fn replay_dead(&self, seqs: Vec<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let replayed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = replayed.clone();
+        self.write(Box::new(move |conn| {
+            Box::pin(async move {
+                let n = outbox::replay_dead(conn, &seqs, now).await?;
+                count.store(n, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            })
+        }))
+        .await?;
+        self.wakes.records_queued();
+        Ok(replayed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    pub async fn dead_letters(&self, filter: &DeadFilter) -> Result<Vec<DeadLetter>, StoreError> {
+        outbox::dead_letters(&self.readers, filter).await
+    }
+
+    pub async fn dead_letter(&self, id_or_code: &str) -> Result<Vec<(DeadLetter, String)>, StoreError> {
+        outbox::dead_letter(&self.readers, id_or_code).await
+    }
+
+    pub async fn outbox_counts(&self) -> Result<Vec<OutboxCount>, StoreError> {
+        outbox::counts(&self.readers).await
     }
 
     pub async fn check_writable(&self) -> Result<(), StoreError> {
@@ -323,42 +382,21 @@ impl SqliteStore {
         rows.iter().map(pending_of).collect()
     }
 
-    pub async fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.seq, o.record_id, r.body FROM outbox o JOIN records r ON r.id = o.record_id \
-             WHERE o.delivered_at IS NULL AND o.not_before <= ?1 ORDER BY o.seq LIMIT ?2",
-        )
-        .bind(ts(now))
-        .bind(limit as i64)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Due {
-                    outbox_seq: row.get(0),
-                    record_id: Uuid::parse_str(row.get::<&str, _>(1))
-                        .map_err(|_| StoreError::Corrupt("record id".to_owned()))?,
-                    body: row.get(2),
-                })
-            })
-            .collect()
+    pub async fn due(&self, sink: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
+        outbox::due(&self.readers, sink, now, limit).await
     }
 
-    pub async fn undelivered_of(&self, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
-        let ids: Vec<String> = record_ids.iter().map(Uuid::to_string).collect();
-        let seqs = sqlx::query_scalar(
-            "SELECT seq FROM outbox WHERE delivered_at IS NULL AND record_id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(serde_json::to_string(&ids).expect("strings serialise"))
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(seqs)
+    pub async fn undelivered_of(&self, sink: &str, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
+        outbox::undelivered_of(&self.readers, sink, record_ids).await
     }
 
     pub async fn status(&self, tracking_code: &str) -> Result<Option<Status>, StoreError> {
         let recorded = sqlx::query(
-            "SELECT r.kind, r.channel, r.received_at, r.body, o.delivered_at \
-             FROM records r LEFT JOIN outbox o ON o.record_id = r.id WHERE r.tracking_code = ?1",
+            // A constant fragment, no input: safe to splice.
+            sqlx::AssertSqlSafe(format!(
+                "SELECT r.kind, r.channel, r.received_at, r.body, {} FROM records r WHERE r.tracking_code = ?1",
+                outbox::DELIVERED_AT
+            )),
         )
         .bind(tracking_code)
         .fetch_optional(&self.readers)
@@ -437,6 +475,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_mail.sql")),
     (5, include_str!("migrations/sqlite/0005_mail_replies.sql")),
     (6, include_str!("migrations/sqlite/0006_operators.sql")),
+    (7, include_str!("migrations/sqlite/0007_outbox_per_sink.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
@@ -498,7 +537,7 @@ async fn write_loop(
             wakes.messages.notify_one();
         }
         if committed.records {
-            wakes.records.notify_one();
+            wakes.records_queued();
         }
         if committed.fetches {
             wakes.fetches.notify_one();
@@ -622,15 +661,8 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Result<Outcome, StoreErr
             processed_rows(conn, processed).await?;
             Ok(Outcome::Done)
         }
-        Op::Delivered(seqs, at, _) => {
-            sqlx::query(
-                "UPDATE outbox SET delivered_at = ?1, attempts = attempts + 1 \
-                 WHERE delivered_at IS NULL AND seq IN (SELECT value FROM json_each(?2))",
-            )
-            .bind(ts(*at))
-            .bind(serde_json::to_string(seqs).expect("integers serialise"))
-            .execute(&mut *conn)
-            .await?;
+        Op::Settle(settlements, at, _) => {
+            outbox::settle(conn, settlements, *at).await?;
             Ok(Outcome::Done)
         }
         Op::Sanction(op, _) => sanctions::apply(conn, op).await.map(Outcome::Sanction),
@@ -818,14 +850,7 @@ async fn processed_rows(conn: &mut SqliteConnection, processed: &Processed) -> R
         // R12: violations of the new records, and the locks they cause, in this transaction.
         sanctions::record_violations(conn, &new).await?;
         // Outbox rows in the batch's order, so delivery follows commit order.
-        let due: Vec<&&NewRecord> = new.iter().filter(|r| r.deliver_after.is_some()).collect();
-        if !due.is_empty() {
-            let mut outbox = sqlx::QueryBuilder::<sqlx::Sqlite>::new("INSERT INTO outbox (record_id, not_before) ");
-            outbox.push_values(&due, |mut row, r| {
-                row.push_bind(r.id.to_string()).push_bind(r.deliver_after.map(ts));
-            });
-            outbox.build().execute(&mut *conn).await?;
-        }
+        outbox::queue(conn, &new).await?;
     }
     if !processed.done.is_empty() {
         sqlx::query("UPDATE inbound SET state = 'processed' WHERE seq IN (SELECT value FROM json_each(?1))")
@@ -864,7 +889,7 @@ fn answer(op: Op, result: Result<Outcome, StoreError>) {
                 Outcome::Done | Outcome::Sanction(_) => unreachable!("receive yields Received"),
             }));
         }
-        Op::Processed(_, tx) | Op::Delivered(_, _, tx) | Op::Heartbeat(tx) | Op::Write(_, tx) => {
+        Op::Processed(_, tx) | Op::Settle(_, _, tx) | Op::Heartbeat(tx) | Op::Write(_, tx) => {
             let _ = tx.send(result.map(|_| ()));
         }
         Op::Sanction(_, tx) => {

@@ -1,0 +1,39 @@
+//! `GET /v1/media/{sha256}`: report media for receivers holding a signed link (Open311's
+//! `media_url`). Only links the gateway signed open files, and only until they expire; the
+//! answer to anything else is the same 403, so a caller learns nothing about which files exist.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::AppState;
+use super::problem::Problem;
+
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    #[serde(rename = "type")]
+    mime: String,
+    expires: i64,
+    sig: String,
+}
+
+pub async fn serve(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+    Query(link): Query<LinkQuery>,
+) -> Result<Response, Problem> {
+    let refused = || Problem::forbidden("this media link is not valid or has expired");
+    let links = state.media_links.as_ref().ok_or_else(refused)?;
+    let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if !well_formed || !links.verify(&sha256, &link.mime, link.expires, &link.sig, chrono::Utc::now()) {
+        return Err(refused());
+    }
+    let bytes = tokio::fs::read(state.media.path_of(&sha256)).await.map_err(|_| refused())?;
+    let mime = HeaderValue::from_str(&link.mime).map_err(|_| refused())?;
+    Ok((
+        [(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"))],
+        bytes,
+    )
+        .into_response())
+}
