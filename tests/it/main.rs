@@ -9,6 +9,7 @@ mod common;
 mod console;
 mod contracts;
 mod crash;
+mod deploy;
 mod doubles;
 mod hotline;
 mod mail;
