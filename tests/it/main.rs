@@ -10,6 +10,7 @@ mod console;
 mod contracts;
 mod crash;
 mod delivery;
+mod deploy;
 mod doubles;
 mod hotline;
 mod mail;
