@@ -306,7 +306,7 @@ async fn concurrent_reports_share_commits_and_all_arrive() {
 
 #[tokio::test]
 async fn when_the_store_cannot_commit_the_answer_is_503_and_nothing_acknowledged_is_lost() {
-    let mut server = Server::start_with(|c| c.store.max_database_bytes = Some(256 * 1024)).await;
+    let mut server = Server::start_with(|c| c.store.max_database_bytes = Some(512 * 1024)).await;
     let mut acknowledged = Vec::new();
     let mut refused = None;
     for i in 0..3000 {

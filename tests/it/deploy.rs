@@ -32,7 +32,8 @@ fn the_reference_configuration_loads_with_the_real_loader() {
 fn commented_setting(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("# ")?;
     if let Some(table) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        let plain = !table.is_empty() && table.chars().all(|c| c.is_ascii_lowercase() || matches!(c, '_' | '.' | '-'));
+        let plain = !table.is_empty()
+            && table.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
         return plain.then_some(rest);
     }
     let (key, _) = rest.split_once(" = ")?;
@@ -66,6 +67,8 @@ fn every_setting_commented_out_in_the_reference_is_a_real_key() {
     assert!(config.facebook.webhook_enabled() && config.zalo.webhook_enabled());
     assert_eq!(config.clients.len(), 2, "the example clients");
     assert_eq!(config.staff.len(), 2, "the example staff");
+    let kinds: Vec<String> = config.sinks.values().map(|s| format!("{:?}", s.kind().unwrap())).collect();
+    assert_eq!(config.sinks.len(), 4, "the example sinks: {kinds:?}");
 }
 
 /// What `hue-intake poll-mail` says about `env` on top of `config` with the mail poller
