@@ -59,6 +59,9 @@ pub struct Store {
     pub data_dir: PathBuf,
     pub group_commit_max_batch: usize,
     pub max_database_bytes: Option<u64>,
+    /// `postgres://` or `postgresql://`: the store is PostgreSQL there; unset: SQLite in
+    /// `data_dir`.
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,11 +7,13 @@
 //! and message states in one transaction. A crash anywhere re-runs the batch: records are
 //! keyed by the id allocated at receive, so nothing is recorded twice. A message that cannot
 //! be decoded any more (a bug, a key rotated away) is quarantined with its reason, raw bytes
-//! kept, instead of blocking the queue.
+//! kept, instead of blocking the queue. Instances sharing one database take turns: only the
+//! holder of the `pipeline` lease steps ([`lease`]).
 
 mod chat;
 mod decode;
 mod email;
+pub mod lease;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,8 @@ pub struct Pipeline {
     pub poll_interval: Duration,
     pub chat: ChatSettings,
     pub mail: MailSettings,
+    /// Steps are taken only while this holds the store's `pipeline` lease.
+    pub lease: lease::PipelineLease,
 }
 
 impl Pipeline {
@@ -195,6 +199,10 @@ impl crate::worker::Stage for Pipeline {
     }
 
     async fn step(&mut self) -> Result<usize, StoreError> {
+        // A standby instance has nothing to do until the holder's lease runs out.
+        if !self.lease.hold(&self.store).await? {
+            return Ok(0);
+        }
         Pipeline::step(self).await
     }
 }
