@@ -45,6 +45,8 @@ macro_rules! write_fn {
     };
 }
 
+#[cfg(test)]
+mod backend_tests;
 pub mod chat;
 mod chat_media;
 mod lease;
