@@ -26,7 +26,7 @@ pub fn pipeline_holder() -> &'static str {
             .filter(|h| !h.is_empty())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "unknown-host".to_owned());
-        format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4())
+        format!("{host}:{}:{}", std::process::id(), uuid::Uuid::now_v7())
     })
 }
 

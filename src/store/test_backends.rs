@@ -81,7 +81,7 @@ impl Schema {
     pub(crate) async fn create() -> Schema {
         use sqlx::Connection;
         let server = server_url();
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
         let mut conn = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL tests need a server at {server} (set HUE_INTAKE_TEST_DATABASE_URL to another); \
