@@ -256,7 +256,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Is the configured store PostgreSQL (rather than SQLite in `store.data_dir`)?
 pub fn store_is_postgres(config: &Config) -> bool {
-    config.store.database_url.as_deref().is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    config
+        .store
+        .database_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
 }
 
 /// [`open_store`] with tuning of the caller's (the CLI's short-lived stores).

@@ -329,4 +329,3 @@ both_backends! {
         store.close().await;
     }
 }
-

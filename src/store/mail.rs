@@ -87,18 +87,18 @@ mod tests {
     use crate::store::test_backends::{self, both_backends};
 
     both_backends! {
-    async fn the_checkpoint_moves_forward_within_one_uidvalidity_and_resets_with_another(backend) {
-        let (_place, store) =
-            test_backends::open(backend, Options { group_commit_max_batch: 8, max_database_bytes: None }).await;
-        assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), None);
-        store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 10 }).await.unwrap();
-        store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 4 }).await.unwrap();
-        assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 7, last_uid: 10 }));
-        store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 9, last_uid: 0 }).await.unwrap();
-        assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 9, last_uid: 0 }));
-        assert_eq!(store.mail_checkpoint("Other").await.unwrap(), None);
-        assert!(store.message_ids(Channel::Email).await.unwrap().is_empty());
-        store.close().await;
+        async fn the_checkpoint_moves_forward_within_one_uidvalidity_and_resets_with_another(backend) {
+            let (_place, store) =
+                test_backends::open(backend, Options { group_commit_max_batch: 8, max_database_bytes: None }).await;
+            assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), None);
+            store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 10 }).await.unwrap();
+            store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 4 }).await.unwrap();
+            assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 7, last_uid: 10 }));
+            store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 9, last_uid: 0 }).await.unwrap();
+            assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 9, last_uid: 0 }));
+            assert_eq!(store.mail_checkpoint("Other").await.unwrap(), None);
+            assert!(store.message_ids(Channel::Email).await.unwrap().is_empty());
+            store.close().await;
+        }
     }
-}
 }

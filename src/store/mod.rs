@@ -51,11 +51,11 @@ pub mod chat;
 mod chat_media;
 mod lease;
 pub mod mail;
+mod postgres;
 pub mod replies;
 pub mod sanctions;
 #[cfg(test)]
 mod sanctions_tests;
-mod postgres;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod test_backends;

@@ -359,7 +359,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 /// Any fixed number: the key of the advisory lock under which instances starting together
 /// migrate one after another (the second finds the work done).
-const MIGRATION_LOCK: i64 = 0x6875_655f_6d69_67;
+const MIGRATION_LOCK: i64 = 0x0068_7565_5f6d_6967; // "hue_mig" in ASCII
 
 async fn migrate(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *conn).await?;

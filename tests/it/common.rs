@@ -235,7 +235,8 @@ impl Server {
 /// The PostgreSQL server the PostgreSQL tests use: `HUE_INTAKE_TEST_DATABASE_URL`, or the
 /// machine's own server.
 pub fn pg_server_url() -> String {
-    std::env::var("HUE_INTAKE_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    std::env::var("HUE_INTAKE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
 /// A schema of the test's own on the PostgreSQL server (`search_path` set in `url`), dropped

@@ -11,22 +11,22 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
-use sqlx::{Row, PgConnection, PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 
 use super::{enum_text, parse_enum, parse_ts, ts};
 use crate::store::NewRecord;
-use crate::store::sqlite::SanctionOp;
 use crate::store::StoreError;
 use crate::store::sanctions::{
     Change, Counted, EventAction, LockChange, LockScope, ReporterSanctions, ReporterStanding, SanctionChange,
     SanctionError, SanctionEvent, SanctionFilter, Standing, StandingRow, Trigger, ViolationEntry, ViolationScope,
     ViolationSource, ViolationState, settle,
 };
+use crate::store::sqlite::SanctionOp;
 
 /// The advisory lock key that serialises sanctions writes across instances (any fixed number;
 /// held until the batch commits). Sanctions change rarely, so one lock for all reporters costs
 /// nothing and cannot deadlock with another reporter's lock.
-const SANCTIONS_LOCK: i64 = 0x6875_655f_7231_32;
+const SANCTIONS_LOCK: i64 = 0x0068_7565_5f72_3132; // "hue_r12" in ASCII
 
 async fn lock_sanctions(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(SANCTIONS_LOCK).execute(&mut *conn).await?;
@@ -353,10 +353,7 @@ macro_rules! violation_columns {
     };
 }
 
-async fn load_row<'c>(
-    executor: impl PgExecutor<'c>,
-    reporter_ref: &str,
-) -> Result<Option<StandingRow>, StoreError> {
+async fn load_row<'c>(executor: impl PgExecutor<'c>, reporter_ref: &str) -> Result<Option<StandingRow>, StoreError> {
     let row = sqlx::query(concat!("SELECT ", standing_columns!(), " FROM reporter_standing WHERE reporter_ref = $1"))
         .bind(reporter_ref)
         .fetch_optional(executor)
