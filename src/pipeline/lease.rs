@@ -46,4 +46,16 @@ impl PipelineLease {
         self.renewed = held.then_some(started);
         Ok(held)
     }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+/// Gives the lease up if `holder` has it (a clean shutdown), so a standby need not wait for
+/// it to run out.
+pub async fn release(store: &Store, holder: &str) {
+    if let Err(e) = store.release_lease(NAME, holder).await {
+        tracing::warn!(error = %e, "Could not give the pipeline lease up; it runs out by itself.");
+    }
 }

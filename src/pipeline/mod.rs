@@ -52,7 +52,10 @@ impl Pipeline {
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = self.store.wakes().messages;
         let poll_interval = self.poll_interval;
+        let (store, holder) = (self.store.clone(), self.lease.holder().to_owned());
         crate::worker::run(self, wake, poll_interval, shutdown).await;
+        // Drained: a standby may take over now rather than when the lease runs out.
+        lease::release(&store, &holder).await;
     }
 
     /// Processes one batch of pending messages; returns how many were taken.

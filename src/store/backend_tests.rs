@@ -326,6 +326,11 @@ both_backends! {
         })
         .await;
         assert!(!store.try_lease("pipeline", "a", ttl).await.unwrap());
+        // Given up on a clean shutdown, it is free at once; giving up another's lease does nothing.
+        store.release_lease("pipeline", "a").await.unwrap();
+        assert!(!store.try_lease("pipeline", "a", Duration::from_secs(60)).await.unwrap());
+        store.release_lease("pipeline", "b").await.unwrap();
+        assert!(store.try_lease("pipeline", "a", Duration::from_secs(60)).await.unwrap());
         store.close().await;
     }
 }

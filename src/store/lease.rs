@@ -78,4 +78,18 @@ impl Store {
             }
         }
     }
+    /// Gives the lease `name` up if `holder` holds it (a clean shutdown), so a standby takes
+    /// it at its next poll instead of waiting for it to run out.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(write_fn!(self,
+            sqlite: "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+            postgres: "DELETE FROM leases WHERE name = $1 AND holder = $2",
+            move |conn, sql| {
+                sqlx::query(sql).bind(name).bind(holder).execute(&mut *conn).await?;
+                Ok(())
+            }
+        ))
+        .await
+    }
 }
