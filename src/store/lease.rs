@@ -4,8 +4,9 @@
 //! A lease is taken, or renewed, by one upsert that succeeds only if the lease is free, has
 //! expired, or is already the caller's; a holder that dies stops renewing and its lease runs
 //! out after its time to live. On PostgreSQL expiry is the database server's clock, so
-//! instances with skewed clocks agree; on SQLite one process owns the database and the lease
-//! is always its own, but the same table answers the same way.
+//! instances with skewed clocks agree. On SQLite one process owns the database: the same
+//! table answers the same way, and opening the store clears it (a lease found then is a dead
+//! process's).
 
 use std::sync::OnceLock;
 use std::time::Duration;

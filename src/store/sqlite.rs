@@ -140,6 +140,10 @@ impl SqliteStore {
         }
         let mut conn = SqliteConnection::connect_with(&writer_options).await?;
         migrate(&mut conn).await?;
+        // One process runs the pipeline on an SQLite database, so a lease found at open is
+        // a dead process's (killed before it could give it up): without this, a restart
+        // after a crash would stand still until that lease ran out.
+        sqlx::query("DELETE FROM leases").execute(&mut conn).await?;
         let checkpointer = SqliteConnection::connect_with(&connect).await?;
         let readers = SqlitePoolOptions::new().max_connections(8).connect_with(connect.clone().read_only(true)).await?;
         let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
