@@ -7,10 +7,14 @@
 //! spares single statements). Reads use the same pool as the writer's connection.
 //!
 //! Several processes may write at once: uniqueness is the database's (`ON CONFLICT` on
-//! (channel, message_id), record ids, event ids), a reporter's sanctions are serialised by a
-//! transaction-scoped advisory lock, and the pipeline runs in one process at a time under the
-//! `pipeline` lease ([`PgStore::try_lease`]). Values are stored as SQLite stores them (RFC
-//! 3339 UTC text times, text UUIDs), so the backend-neutral code binds and parses the same.
+//! (channel, message_id), record ids, event ids; a second instance's insert of the same key
+//! waits for the first's commit and then answers `Duplicate`), sanctions writes are
+//! serialised by one transaction-scoped advisory lock, and the pipeline runs in one process
+//! at a time under the `pipeline` lease (`Store::try_lease`). Two instances' batches that
+//! deadlock are resolved by PostgreSQL aborting one: its callers get `Unavailable` (503) and
+//! retry. Values are stored as SQLite stores them (RFC 3339 UTC text times of fixed width,
+//! text UUIDs), so the backend-neutral code binds and parses the same. The outbox's SQL is in
+//! `postgres/outbox.rs` alone.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

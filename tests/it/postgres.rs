@@ -95,3 +95,34 @@ async fn postgres_two_stores_on_one_database_take_turns_with_the_pipeline_lease(
     restarted.close().await;
     second.close().await;
 }
+
+#[tokio::test]
+async fn postgres_a_server_records_nothing_while_another_instance_holds_the_pipeline_lease() {
+    let schema = PgSchema::create().await;
+    // Another instance holds the lease before this server starts.
+    let other = Store::open_postgres(&schema.url, Options { group_commit_max_batch: 16, max_database_bytes: None })
+        .await
+        .unwrap();
+    assert!(other.try_lease(lease::NAME, "other-instance", Duration::from_secs(60)).await.unwrap());
+    let url = schema.url.clone();
+    let mut server = Server::start_with(|c| c.store.database_url = Some(url)).await;
+
+    let response = server.post_json(APP_TOKEN, &report("pg-standby")).await;
+    assert_eq!(response.status().as_u16(), 202, "a standby instance still receives");
+    let code = response.json::<Value>().await.unwrap()["tracking_code"].as_str().unwrap().to_owned();
+    // Absence can only be watched for a while: the receive woke this server's pipeline at
+    // once, and for two poll intervals it must leave the message to the lease's holder.
+    let watch_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < watch_until {
+        assert_eq!(other.pending(10).await.unwrap().len(), 1, "the message waits for the lease's holder");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The holder gives the lease up: this server takes it at its next poll and records.
+    other.release_lease(lease::NAME, "other-instance").await.unwrap();
+    server.delivered(1).await;
+    assert_eq!(server.sink_lines()[0]["tracking_code"], code.as_str());
+    assert!(other.pending(10).await.unwrap().is_empty());
+    server.stop().await;
+    other.close().await;
+}
