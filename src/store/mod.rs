@@ -5,7 +5,7 @@
 //! and never see SQL or a backend. `Store` is a closed enum (Stalwart's enum dispatch): the
 //! embedded SQLite backend, or PostgreSQL for several instances sharing one database. The
 //! extra `impl Store` blocks (replies, chat media, mail, operators) write each statement once
-//! per dialect and their Rust once, through [`on_backend!`] and [`write_fn!`].
+//! per dialect and their Rust once, through `on_backend!` and `write_fn!`.
 //! What "committed" means is the backend's promise: when `receive` returns `Stored`, the
 //! message survives a crash, and only then may anyone answer 2xx.
 
