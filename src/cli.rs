@@ -234,12 +234,11 @@ pub enum QuarantineCommand {
 
 /// Runs a quarantine command on the configured store.
 pub async fn quarantine(command: QuarantineCommand, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = Store::open_sqlite(
-        &config.store.data_dir,
+    let store = crate::open_store_with(
+        config,
         Options { group_commit_max_batch: config.store.group_commit_max_batch, max_database_bytes: None },
     )
-    .await
-    .context("opening the store")?;
+    .await?;
     let result = async {
         match command {
             QuarantineCommand::List { limit } => {
@@ -305,7 +304,7 @@ pub async fn import_mail(config: &Config, paths: &[PathBuf], out: &mut dyn Write
     let scan = crate::mail::mailbox::scan(paths).map_err(|e| UsageError(e.to_string()))?;
     let data_dir = &config.store.data_dir;
     // Opening would create an empty store; a missing one is a wrong --config, not a new start.
-    if !data_dir.join("hue-intake.db").exists() {
+    if !crate::store_is_postgres(config) && !data_dir.join("hue-intake.db").exists() {
         return Err(UsageError(format!(
             "no store in {} (check --config and store.data_dir, or start serve once)",
             data_dir.display()
@@ -445,17 +444,16 @@ pub async fn sanctions(
 ) -> anyhow::Result<()> {
     let data_dir = &config.store.data_dir;
     // Opening would create an empty store; a missing one is a wrong --config, not a new start.
-    if !data_dir.join("hue-intake.db").exists() {
+    if !crate::store_is_postgres(config) && !data_dir.join("hue-intake.db").exists() {
         return Err(
             UsageError(format!("no store in {} (check --config and store.data_dir)", data_dir.display())).into()
         );
     }
-    let store = Store::open_sqlite(
-        data_dir,
+    let store = crate::open_store_with(
+        config,
         Options { group_commit_max_batch: 16, max_database_bytes: config.store.max_database_bytes },
     )
-    .await
-    .context("opening the store")?;
+    .await?;
     let result = run_sanctions(&store, command, actor, out).await;
     store.close().await;
     result

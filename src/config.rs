@@ -67,6 +67,9 @@ pub struct Store {
     pub data_dir: PathBuf,
     pub group_commit_max_batch: usize,
     pub max_database_bytes: Option<u64>,
+    /// `postgres://` or `postgresql://`: the store is PostgreSQL there; unset: SQLite in
+    /// `data_dir`.
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -520,6 +523,7 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.store.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.store.database_url, None, "SQLite unless a database is named");
         assert_eq!(c.media.max_image_bytes, 20 * 1024 * 1024);
         assert_eq!(c.media.max_video_bytes, 100 * 1024 * 1024);
         assert!(c.clients.is_empty());
@@ -541,7 +545,9 @@ mod tests {
         let figment = Figment::from(Toml::string(DEFAULTS_TOML))
             .merge(Toml::file(&file))
             .merge(figment::providers::Serialized::default("sink.batch_size", 7));
-        let c = Config::from_figment(figment).unwrap();
+        let c =
+            Config::from_figment(figment.merge(Toml::string("[store]\ndatabase_url = \"postgres://db/hue\""))).unwrap();
+        assert_eq!(c.store.database_url.as_deref(), Some("postgres://db/hue"));
         assert_eq!(c.server.listen.port(), 9999);
         assert_eq!(c.clients["mobile"].channel, Channel::App);
         assert_eq!(c.sink.batch_size, 7);

@@ -17,6 +17,7 @@ pub mod deliver;
 pub mod hotline;
 pub mod http;
 pub mod ids;
+pub mod lease;
 pub mod mail;
 pub mod media_store;
 pub mod net;
@@ -98,6 +99,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             poll_interval,
             chat: chat_settings(&config),
             mail: mail_settings(&config),
+            lease: lease::Lease::new(lease::PIPELINE, store::pipeline_holder()),
         }
         .run(pipeline_stop.clone()),
     );
@@ -253,15 +255,31 @@ pub fn chat_settings(config: &Config) -> pipeline::ChatSettings {
 /// The store of `config` (created and migrated when new), tuned as configured: the one way
 /// `serve`, `poll-mail` and `import-mail` open it.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open_sqlite(
-        &config.store.data_dir,
-        Options {
-            group_commit_max_batch: config.store.group_commit_max_batch,
-            max_database_bytes: config.store.max_database_bytes,
-        },
-    )
-    .await
-    .context("opening the store")
+    let options = Options {
+        group_commit_max_batch: config.store.group_commit_max_batch,
+        max_database_bytes: config.store.max_database_bytes,
+    };
+    open_store_with(config, options).await
+}
+
+/// Is the configured store PostgreSQL (rather than SQLite in `store.data_dir`)?
+pub fn store_is_postgres(config: &Config) -> bool {
+    config
+        .store
+        .database_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+}
+
+/// [`open_store`] with tuning of the caller's (the CLI's short-lived stores).
+pub async fn open_store_with(config: &Config, options: Options) -> anyhow::Result<Store> {
+    match config.store.database_url.as_deref() {
+        Some(url) if store_is_postgres(config) => {
+            // The error names the backend, never the URL (it may carry a password).
+            Store::open_postgres(url, options).await.context("opening the PostgreSQL store")
+        }
+        _ => Store::open_sqlite(&config.store.data_dir, options).await.context("opening the store"),
+    }
 }
 
 pub fn mail_settings(config: &Config) -> pipeline::MailSettings {

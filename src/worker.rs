@@ -28,7 +28,8 @@ pub trait Stage: Send {
     fn step(&mut self) -> impl Future<Output = Result<usize, Self::Error>> + Send;
 }
 
-pub async fn run<S: Stage>(mut stage: S, wake: Arc<Notify>, poll_interval: Duration, shutdown: CancellationToken) {
+/// Returns the stage once drained, for whatever it must do last (give up a lease).
+pub async fn run<S: Stage>(mut stage: S, wake: Arc<Notify>, poll_interval: Duration, shutdown: CancellationToken) -> S {
     loop {
         let handled = match stage.step().await {
             Ok(n) => n,
@@ -52,4 +53,5 @@ pub async fn run<S: Stage>(mut stage: S, wake: Arc<Notify>, poll_interval: Durat
             break;
         }
     }
+    stage
 }

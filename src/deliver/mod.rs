@@ -135,6 +135,9 @@ pub struct Deliverer {
     /// Failed attempts in a row; above zero the destination is paused, then probed.
     pub failures: u32,
     pub paused_until: Option<DateTime<Utc>>,
+    /// With several instances on one database, one at a time delivers to a sink (commit order
+    /// kept, nothing sent twice): this instance steps only while it holds `sink:<name>`.
+    pub lease: crate::lease::Lease,
 }
 
 impl Deliverer {
@@ -150,10 +153,12 @@ impl Deliverer {
             delivered,
             failures: 0,
             paused_until: None,
+            lease: crate::lease::Lease::new(crate::lease::sink(name), crate::store::pipeline_holder()),
         }
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) {
+        // Only the holder recovers: another instance's file is not ours to settle from.
         if let Err(e) = self.recover().await {
             tracing::error!(error = %e, sink = %self.name, "Sink recovery failed; delivery stopped.");
             return;
@@ -177,7 +182,8 @@ impl Deliverer {
             })
         };
         let poll_interval = self.poll_interval;
-        crate::worker::run(self, wake, poll_interval, shutdown).await;
+        let mut drained = crate::worker::run(self, wake, poll_interval, shutdown).await;
+        drained.lease.release(&drained.store).await;
         let _ = forward.await;
     }
 
@@ -202,6 +208,9 @@ impl Deliverer {
     pub async fn step(&mut self) -> Result<usize, DeliverError> {
         let now = Utc::now();
         if self.paused_until.is_some_and(|until| now < until) {
+            return Ok(0);
+        }
+        if !self.lease.hold(&self.store).await? {
             return Ok(0);
         }
         let probing = self.failures > 0;

@@ -7,7 +7,8 @@
 //! and message states in one transaction. A crash anywhere re-runs the batch: records are
 //! keyed by the id allocated at receive, so nothing is recorded twice. A message that cannot
 //! be decoded any more (a bug, a key rotated away) is quarantined with its reason, raw bytes
-//! kept, instead of blocking the queue.
+//! kept, instead of blocking the queue. Instances sharing one database take turns: only the
+//! holder of the `pipeline` lease steps ([`crate::lease`]).
 
 mod chat;
 mod decode;
@@ -42,13 +43,17 @@ pub struct Pipeline {
     pub poll_interval: Duration,
     pub chat: ChatSettings,
     pub mail: MailSettings,
+    /// Steps are taken only while this holds the store's `pipeline` lease.
+    pub lease: crate::lease::Lease,
 }
 
 impl Pipeline {
     pub async fn run(self, shutdown: CancellationToken) {
         let wake = self.store.wakes().messages;
         let poll_interval = self.poll_interval;
-        crate::worker::run(self, wake, poll_interval, shutdown).await;
+        let mut drained = crate::worker::run(self, wake, poll_interval, shutdown).await;
+        // Drained: a standby may take over now rather than when the lease runs out.
+        drained.lease.release(&drained.store).await;
     }
 
     /// Processes one batch of pending messages; returns how many were taken.
@@ -195,6 +200,10 @@ impl crate::worker::Stage for Pipeline {
     }
 
     async fn step(&mut self) -> Result<usize, StoreError> {
+        // A standby instance has nothing to do until the holder's lease runs out.
+        if !self.lease.hold(&self.store).await? {
+            return Ok(0);
+        }
         Pipeline::step(self).await
     }
 }

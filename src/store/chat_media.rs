@@ -23,18 +23,17 @@ impl Store {
     /// Pending attachments whose next attempt is due at `now`, oldest first, each with the
     /// channel of the body it came in (for the metrics).
     pub async fn due_fetches(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<(Channel, ChatMedia)>, StoreError> {
-        match self {
-            Store::Sqlite(s) => {
-                let rows = sqlx::query(
-                    "SELECT m.id, m.inbound_seq, m.position, m.attachment, m.kind, m.url, m.attempts, i.channel \
+        on_backend!(self,
+            sqlite: "SELECT m.id, m.inbound_seq, m.position, m.attachment, m.kind, m.url, m.attempts, i.channel \
                      FROM chat_media m INDEXED BY chat_media_due JOIN inbound i ON i.seq = m.inbound_seq \
                      WHERE m.state = 'pending' AND m.next_attempt_at <= ?1 \
                      ORDER BY m.next_attempt_at, m.id LIMIT ?2",
-                )
-                .bind(ts(now))
-                .bind(limit as i64)
-                .fetch_all(s.readers())
-                .await?;
+            postgres: "SELECT m.id, m.inbound_seq, m.position, m.attachment, m.kind, m.url, m.attempts, i.channel \
+                       FROM chat_media m JOIN inbound i ON i.seq = m.inbound_seq \
+                       WHERE m.state = 'pending' AND m.next_attempt_at <= $1 \
+                       ORDER BY m.next_attempt_at, m.id LIMIT $2",
+            |pool, sql| {
+                let rows = sqlx::query(sql).bind(ts(now)).bind(limit as i64).fetch_all(pool).await?;
                 rows.iter()
                     .map(|row| {
                         let kind = kind_of(row.get(4))?;
@@ -44,19 +43,19 @@ impl Store {
                             ChatMedia {
                                 id: row.get(0),
                                 inbound_seq: row.get(1),
-                                position: row.get(2),
-                                attachment: row.get(3),
+                                position: unsigned(row.get(2), "chat media position")?,
+                                attachment: unsigned(row.get(3), "chat media attachment")?,
                                 kind,
                                 url: row.get(5),
                                 state: FetchState::Pending,
-                                attempts: row.get(6),
+                                attempts: unsigned(row.get(6), "chat media attempts")?,
                                 item: None,
                             },
                         ))
                     })
                     .collect()
             }
-        }
+        )
     }
 
     /// Marks an attachment fetched. The caller has already put its bytes durably in the media
@@ -79,18 +78,19 @@ impl Store {
     /// True when none of the attachments of these bodies is still pending (all fetched or
     /// failed, or there are none): a draft holding for its media may close.
     pub async fn fetches_settled(&self, seqs: &[i64]) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => {
-                let pending: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM chat_media WHERE state = 'pending' \
+        on_backend!(self,
+            sqlite: "SELECT EXISTS (SELECT 1 FROM chat_media WHERE state = 'pending' \
                      AND inbound_seq IN (SELECT value FROM json_each(?1)))",
-                )
-                .bind(serde_json::to_string(seqs).expect("integers serialise"))
-                .fetch_one(s.readers())
-                .await?;
+            postgres: "SELECT EXISTS (SELECT 1 FROM chat_media WHERE state = 'pending' \
+                       AND inbound_seq IN (SELECT value::bigint FROM json_array_elements_text($1::json)))",
+            |pool, sql| {
+                let pending: bool = sqlx::query_scalar(sql)
+                    .bind(serde_json::to_string(seqs).expect("integers serialise"))
+                    .fetch_one(pool)
+                    .await?;
                 Ok(!pending)
             }
-        }
+        )
     }
 
     async fn settle(
@@ -103,25 +103,25 @@ impl Store {
     ) -> Result<(), StoreError> {
         let next = next_attempt_at.map(ts);
         let reason = reason.map(|r| r.chars().take(MAX_REASON).collect::<String>());
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE chat_media SET state = ?2, attempts = attempts + 1, \
+        self.write(write_fn!(self,
+            sqlite: "UPDATE chat_media SET state = ?2, attempts = attempts + 1, \
                          next_attempt_at = COALESCE(?3, next_attempt_at), last_error = ?4, item = ?5 \
                      WHERE id = ?1 AND state = 'pending'",
-                )
-                .bind(id)
-                .bind(state)
-                .bind(next)
-                .bind(reason)
-                .bind(item)
-                .execute(&mut *conn)
-                .await?;
+            postgres: "UPDATE chat_media SET state = $2, attempts = attempts + 1, \
+                           next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4, item = $5 \
+                       WHERE id = $1 AND state = 'pending'",
+            move |conn, sql| {
+                sqlx::query(sql).bind(id).bind(state).bind(next).bind(reason).bind(item).execute(&mut *conn).await?;
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await
     }
+}
+
+/// An integer column that holds a `u32`.
+fn unsigned(stored: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(stored).map_err(|_| StoreError::Corrupt(what.to_owned()))
 }
 
 fn kind_of(text: &str) -> Result<MediaKind, StoreError> {

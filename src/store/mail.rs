@@ -24,14 +24,15 @@ pub struct Checkpoint {
 impl Store {
     /// The checkpoint of `mailbox`, if the poller ever read it.
     pub async fn mail_checkpoint(&self, mailbox: &str) -> Result<Option<Checkpoint>, StoreError> {
-        let Store::Sqlite(s) = self;
-        let row = sqlx::query("SELECT uidvalidity, last_uid FROM mail_checkpoints WHERE mailbox = ?1")
-            .bind(mailbox)
-            .fetch_optional(s.readers())
-            .await?;
-        row.map(|row| {
-            let uidvalidity: i64 = row.get(0);
-            let last_uid: i64 = row.get(1);
+        let row = on_backend!(self,
+            sqlite: "SELECT uidvalidity, last_uid FROM mail_checkpoints WHERE mailbox = ?1",
+            postgres: "SELECT uidvalidity, last_uid FROM mail_checkpoints WHERE mailbox = $1",
+            |pool, sql| {
+                let row = sqlx::query(sql).bind(mailbox).fetch_optional(pool).await?;
+                row.map(|row| (row.get::<i64, _>(0), row.get::<i64, _>(1)))
+            }
+        );
+        row.map(|(uidvalidity, last_uid)| {
             Ok(Checkpoint {
                 uidvalidity: u32::try_from(uidvalidity).map_err(|_| StoreError::Corrupt("uidvalidity".to_owned()))?,
                 last_uid: u32::try_from(last_uid).map_err(|_| StoreError::Corrupt("last uid".to_owned()))?,
@@ -44,35 +45,38 @@ impl Store {
     /// last UID never goes back; another UIDVALIDITY replaces the checkpoint.
     pub async fn set_mail_checkpoint(&self, mailbox: &str, checkpoint: Checkpoint) -> Result<(), StoreError> {
         let (mailbox, now) = (mailbox.to_owned(), ts(Utc::now()));
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO mail_checkpoints (mailbox, uidvalidity, last_uid, updated_at) VALUES (?1, ?2, ?3, ?4) \
+        self.write(write_fn!(self,
+            sqlite: "INSERT INTO mail_checkpoints (mailbox, uidvalidity, last_uid, updated_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (mailbox) DO UPDATE SET \
                      last_uid = CASE WHEN uidvalidity = excluded.uidvalidity \
                                      THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END, \
                      uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at",
-                )
-                .bind(mailbox)
-                .bind(i64::from(checkpoint.uidvalidity))
-                .bind(i64::from(checkpoint.last_uid))
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+            postgres: "INSERT INTO mail_checkpoints (mailbox, uidvalidity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
+                       ON CONFLICT (mailbox) DO UPDATE SET \
+                       last_uid = CASE WHEN mail_checkpoints.uidvalidity = excluded.uidvalidity \
+                                  THEN GREATEST(mail_checkpoints.last_uid, excluded.last_uid) ELSE excluded.last_uid END, \
+                       uidvalidity = excluded.uidvalidity, updated_at = excluded.updated_at",
+            move |conn, sql| {
+                sqlx::query(sql)
+                    .bind(mailbox)
+                    .bind(i64::from(checkpoint.uidvalidity))
+                    .bind(i64::from(checkpoint.last_uid))
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await
     }
 
     /// The message ids stored on `channel`, whatever became of them, in receive order.
     pub async fn message_ids(&self, channel: Channel) -> Result<Vec<String>, StoreError> {
-        let Store::Sqlite(s) = self;
-        let ids = sqlx::query_scalar("SELECT message_id FROM inbound WHERE channel = ?1 ORDER BY seq")
-            .bind(channel.as_str())
-            .fetch_all(s.readers())
-            .await?;
-        Ok(ids)
+        on_backend!(self,
+            sqlite: "SELECT message_id FROM inbound WHERE channel = ?1 ORDER BY seq",
+            postgres: "SELECT message_id FROM inbound WHERE channel = $1 ORDER BY seq",
+            |pool, sql| Ok(sqlx::query_scalar(sql).bind(channel.as_str()).fetch_all(pool).await?)
+        )
     }
 }
 
@@ -80,21 +84,21 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::Options;
+    use crate::store::test_backends::{self, both_backends};
 
-    #[tokio::test]
-    async fn the_checkpoint_moves_forward_within_one_uidvalidity_and_resets_with_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(dir.path(), Options { group_commit_max_batch: 8, max_database_bytes: None })
-            .await
-            .unwrap();
-        assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), None);
-        store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 10 }).await.unwrap();
-        store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 4 }).await.unwrap();
-        assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 7, last_uid: 10 }));
-        store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 9, last_uid: 0 }).await.unwrap();
-        assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 9, last_uid: 0 }));
-        assert_eq!(store.mail_checkpoint("Other").await.unwrap(), None);
-        assert!(store.message_ids(Channel::Email).await.unwrap().is_empty());
-        store.close().await;
+    both_backends! {
+        async fn the_checkpoint_moves_forward_within_one_uidvalidity_and_resets_with_another(backend) {
+            let (_place, store) =
+                test_backends::open(backend, Options { group_commit_max_batch: 8, max_database_bytes: None }).await;
+            assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), None);
+            store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 10 }).await.unwrap();
+            store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 7, last_uid: 4 }).await.unwrap();
+            assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 7, last_uid: 10 }));
+            store.set_mail_checkpoint("INBOX", Checkpoint { uidvalidity: 9, last_uid: 0 }).await.unwrap();
+            assert_eq!(store.mail_checkpoint("INBOX").await.unwrap(), Some(Checkpoint { uidvalidity: 9, last_uid: 0 }));
+            assert_eq!(store.mail_checkpoint("Other").await.unwrap(), None);
+            assert!(store.message_ids(Channel::Email).await.unwrap().is_empty());
+            store.close().await;
+        }
     }
 }

@@ -14,18 +14,17 @@ impl Store {
     /// its conflict variant.
     pub async fn mail_stored(&self, message_id: &str, raw_sha256: &str) -> Result<bool, StoreError> {
         let variant = format!("{message_id}#{}", raw_sha256.get(..16).unwrap_or(raw_sha256));
-        let found: Option<i64> =
-            match self {
-                Store::Sqlite(s) => sqlx::query_scalar(
-                    "SELECT seq FROM inbound WHERE channel = ?1 AND message_id IN (?2, ?3) AND raw_sha256 = ?4 LIMIT 1",
-                )
+        let found: Option<i64> = on_backend!(self,
+            sqlite: "SELECT seq FROM inbound WHERE channel = ?1 AND message_id IN (?2, ?3) AND raw_sha256 = ?4 LIMIT 1",
+            postgres: "SELECT seq FROM inbound WHERE channel = $1 AND message_id IN ($2, $3) AND raw_sha256 = $4 LIMIT 1",
+            |pool, sql| sqlx::query_scalar(sql)
                 .bind(Channel::Email.as_str())
                 .bind(message_id)
                 .bind(&variant)
                 .bind(raw_sha256)
-                .fetch_optional(s.readers())
-                .await?,
-            };
+                .fetch_optional(pool)
+                .await?
+        );
         Ok(found.is_some())
     }
 }

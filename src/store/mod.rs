@@ -3,20 +3,64 @@
 //!
 //! Callers speak in terms of the gateway (receive a message, commit records, mark deliveries)
 //! and never see SQL or a backend. `Store` is a closed enum (Stalwart's enum dispatch): the
-//! embedded SQLite backend now, PostgreSQL as a second variant with the same methods later.
+//! embedded SQLite backend, or PostgreSQL for several instances sharing one database. The
+//! extra `impl Store` blocks (replies, chat media, mail, operators) write each statement once
+//! per dialect and their Rust once, through `on_backend!` and `write_fn!`.
 //! What "committed" means is the backend's promise: when `receive` returns `Stored`, the
 //! message survives a crash, and only then may anyone answer 2xx.
 
+/// Runs `$body` once, against the read pool of the store's backend, with `$sql` the statement
+/// in that backend's dialect. The body is written once and compiled for each backend's row
+/// type; only the SQL differs.
+macro_rules! on_backend {
+    ($store:expr, sqlite: $lite:expr, postgres: $pg:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite(s) => {
+                let ($pool, $sql): (_, &'static str) = (s.readers(), $lite);
+                $body
+            }
+            $crate::store::Store::Postgres(s) => {
+                let ($pool, $sql): (_, &'static str) = (s.readers(), $pg);
+                $body
+            }
+        }
+    };
+}
+
+/// A [`WriteFn`] for the store's backend: `$body` (an async block's contents) runs on the
+/// writer's connection with `$sql` the statement in that backend's dialect. Written once,
+/// compiled for each backend's connection type.
+macro_rules! write_fn {
+    ($store:expr, sqlite: $lite:expr, postgres: $pg:expr, move |$conn:ident, $sql:ident| $body:block) => {
+        match $store {
+            $crate::store::Store::Sqlite(_) => $crate::store::WriteFn::Sqlite(Box::new(move |$conn| {
+                let $sql: &'static str = $lite;
+                Box::pin(async move $body)
+            })),
+            $crate::store::Store::Postgres(_) => $crate::store::WriteFn::Postgres(Box::new(move |$conn| {
+                let $sql: &'static str = $pg;
+                Box::pin(async move $body)
+            })),
+        }
+    };
+}
+
+#[cfg(test)]
+mod backend_tests;
 pub mod chat;
 mod chat_media;
+mod lease;
 pub mod mail;
 #[cfg(test)]
 mod outbox_tests;
+mod postgres;
 pub mod replies;
 pub mod sanctions;
 #[cfg(test)]
 mod sanctions_tests;
 mod sqlite;
+#[cfg(test)]
+pub(crate) mod test_backends;
 // `import-mail`'s duplicate check (an `impl Store` block of its own).
 mod mail_import;
 pub mod operators;
@@ -27,7 +71,9 @@ use chrono::{DateTime, Utc};
 use hue_intake_schemas::{Channel, Disposition, Kind};
 use uuid::Uuid;
 
-pub use sqlite::{SqliteStore, Wakes, WriteFn};
+pub use lease::pipeline_holder;
+pub use postgres::{PgStore, PgWriteFn};
+pub use sqlite::{SqliteStore, SqliteWriteFn, Wakes};
 
 use sanctions::{
     Change, LockScope, ReporterSanctions, ReporterStanding, SanctionChange, SanctionError, SanctionFilter, Standing,
@@ -226,6 +272,14 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// A write that is not one of the fixed operations, for the store's backend (build it with
+/// `write_fn!`): it runs inside the writer's group commit on that backend's connection.
+pub enum WriteFn {
+    Sqlite(SqliteWriteFn),
+    Postgres(PgWriteFn),
 }
 
 impl Store {
@@ -234,11 +288,18 @@ impl Store {
         Ok(Store::Sqlite(SqliteStore::open(data_dir, options).await?))
     }
 
+    /// Connects to PostgreSQL at `database_url` and migrates its schema.
+    /// `options.max_database_bytes` is SQLite's alone: PostgreSQL's space is its operator's.
+    pub async fn open_postgres(database_url: &str, options: Options) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(PgStore::open(database_url, options).await?))
+    }
+
     /// Stores a message durably under its unique (channel, message id), or reports that it is
     /// already there. Concurrent callers share one transaction (group commit).
     pub async fn receive(&self, incoming: Incoming) -> Result<Received, StoreError> {
         match self {
             Store::Sqlite(s) => s.receive(incoming).await,
+            Store::Postgres(s) => s.receive(incoming).await,
         }
     }
 
@@ -246,6 +307,7 @@ impl Store {
     pub async fn is_report(&self, tracking_code: &str) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(s) => s.is_report(tracking_code).await,
+            Store::Postgres(s) => s.is_report(tracking_code).await,
         }
     }
 
@@ -253,6 +315,7 @@ impl Store {
     pub async fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
         match self {
             Store::Sqlite(s) => s.pending(limit).await,
+            Store::Postgres(s) => s.pending(limit).await,
         }
     }
 
@@ -261,6 +324,7 @@ impl Store {
     pub async fn commit_processed(&self, processed: Processed) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.commit_processed(processed).await,
+            Store::Postgres(s) => s.commit_processed(processed).await,
         }
     }
 
@@ -269,6 +333,7 @@ impl Store {
     pub async fn register_sinks(&self, sinks: &[String]) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.register_sinks(sinks).await,
+            Store::Postgres(s) => s.register_sinks(sinks).await,
         }
     }
 
@@ -277,6 +342,7 @@ impl Store {
     pub async fn due(&self, sink: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<Due>, StoreError> {
         match self {
             Store::Sqlite(s) => s.due(sink, now, limit).await,
+            Store::Postgres(s) => s.due(sink, now, limit).await,
         }
     }
 
@@ -284,6 +350,7 @@ impl Store {
     pub async fn undelivered_of(&self, sink: &str, record_ids: &[Uuid]) -> Result<Vec<i64>, StoreError> {
         match self {
             Store::Sqlite(s) => s.undelivered_of(sink, record_ids).await,
+            Store::Postgres(s) => s.undelivered_of(sink, record_ids).await,
         }
     }
 
@@ -296,6 +363,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.settle_deliveries(settlements, at).await,
+            Store::Postgres(s) => s.settle_deliveries(settlements, at).await,
         }
     }
 
@@ -303,6 +371,7 @@ impl Store {
     pub async fn dead_letters(&self, filter: &DeadFilter) -> Result<Vec<DeadLetter>, StoreError> {
         match self {
             Store::Sqlite(s) => s.dead_letters(filter).await,
+            Store::Postgres(s) => s.dead_letters(filter).await,
         }
     }
 
@@ -310,6 +379,7 @@ impl Store {
     pub async fn dead_letter(&self, id_or_code: &str) -> Result<Vec<(DeadLetter, String)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.dead_letter(id_or_code).await,
+            Store::Postgres(s) => s.dead_letter(id_or_code).await,
         }
     }
 
@@ -319,6 +389,7 @@ impl Store {
     pub async fn replay_dead(&self, outbox_seqs: Vec<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.replay_dead(outbox_seqs, now).await,
+            Store::Postgres(s) => s.replay_dead(outbox_seqs, now).await,
         }
     }
 
@@ -326,12 +397,14 @@ impl Store {
     pub async fn outbox_counts(&self) -> Result<Vec<OutboxCount>, StoreError> {
         match self {
             Store::Sqlite(s) => s.outbox_counts().await,
+            Store::Postgres(s) => s.outbox_counts().await,
         }
     }
 
     pub async fn status(&self, tracking_code: &str) -> Result<Option<Status>, StoreError> {
         match self {
             Store::Sqlite(s) => s.status(tracking_code).await,
+            Store::Postgres(s) => s.status(tracking_code).await,
         }
     }
 
@@ -339,6 +412,7 @@ impl Store {
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.check_writable().await,
+            Store::Postgres(s) => s.check_writable().await,
         }
     }
 
@@ -347,6 +421,7 @@ impl Store {
     pub async fn standing(&self, reporter_ref: &str, at: DateTime<Utc>) -> Result<Standing, StoreError> {
         match self {
             Store::Sqlite(s) => s.standing(reporter_ref, at).await,
+            Store::Postgres(s) => s.standing(reporter_ref, at).await,
         }
     }
 
@@ -354,6 +429,7 @@ impl Store {
     pub async fn list_sanctions(&self, filter: &SanctionFilter) -> Result<Vec<ReporterStanding>, StoreError> {
         match self {
             Store::Sqlite(s) => s.list_sanctions(filter).await,
+            Store::Postgres(s) => s.list_sanctions(filter).await,
         }
     }
 
@@ -362,6 +438,7 @@ impl Store {
     pub async fn reporter_sanctions(&self, reporter_ref: &str) -> Result<Option<ReporterSanctions>, StoreError> {
         match self {
             Store::Sqlite(s) => s.reporter_sanctions(reporter_ref, Utc::now()).await,
+            Store::Postgres(s) => s.reporter_sanctions(reporter_ref, Utc::now()).await,
         }
     }
 
@@ -400,14 +477,17 @@ impl Store {
     async fn sanction(&self, op: SanctionOp) -> Result<SanctionChange, SanctionError> {
         match self {
             Store::Sqlite(s) => s.sanction(op).await,
+            Store::Postgres(s) => s.sanction(op).await,
         }
     }
 
     /// Runs `write` inside the next group commit, answered once committed: for workers whose
     /// writes are not the pipeline's (fetch results, reply states, tokens).
     pub async fn write(&self, write: WriteFn) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.write(write).await,
+        match (self, write) {
+            (Store::Sqlite(s), WriteFn::Sqlite(write)) => s.write(write).await,
+            (Store::Postgres(s), WriteFn::Postgres(write)) => s.write(write).await,
+            _ => Err(StoreError::Corrupt("a write was built for the other backend".to_owned())),
         }
     }
 
@@ -419,6 +499,7 @@ impl Store {
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.seen_events(channel, event_ids).await,
+            Store::Postgres(s) => s.seen_events(channel, event_ids).await,
         }
     }
 
@@ -426,6 +507,7 @@ impl Store {
     pub async fn event_record(&self, channel: Channel, event_id: &str) -> Result<Option<Uuid>, StoreError> {
         match self {
             Store::Sqlite(s) => s.event_record(channel, event_id).await,
+            Store::Postgres(s) => s.event_record(channel, event_id).await,
         }
     }
 
@@ -433,6 +515,7 @@ impl Store {
     pub async fn open_draft(&self, channel: Channel, sender_key: &str) -> Result<Option<chat::Draft>, StoreError> {
         match self {
             Store::Sqlite(s) => s.open_draft(channel, sender_key).await,
+            Store::Postgres(s) => s.open_draft(channel, sender_key).await,
         }
     }
 
@@ -440,6 +523,7 @@ impl Store {
     pub async fn closing_drafts(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<chat::Draft>, StoreError> {
         match self {
             Store::Sqlite(s) => s.closing_drafts(now, limit).await,
+            Store::Postgres(s) => s.closing_drafts(now, limit).await,
         }
     }
 
@@ -447,6 +531,7 @@ impl Store {
     pub async fn messages(&self, seqs: &[i64]) -> Result<Vec<Pending>, StoreError> {
         match self {
             Store::Sqlite(s) => s.messages(seqs).await,
+            Store::Postgres(s) => s.messages(seqs).await,
         }
     }
 
@@ -454,6 +539,7 @@ impl Store {
     pub async fn chat_media_of(&self, seqs: &[i64]) -> Result<Vec<chat::ChatMedia>, StoreError> {
         match self {
             Store::Sqlite(s) => s.chat_media_of(seqs).await,
+            Store::Postgres(s) => s.chat_media_of(seqs).await,
         }
     }
 
@@ -465,6 +551,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.replied_code(channel, platform_message_id).await,
+            Store::Postgres(s) => s.replied_code(channel, platform_message_id).await,
         }
     }
 
@@ -473,6 +560,7 @@ impl Store {
     pub async fn reporter_of(&self, tracking_code: &str) -> Result<Option<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.reporter_of(tracking_code).await,
+            Store::Postgres(s) => s.reporter_of(tracking_code).await,
         }
     }
 
@@ -486,6 +574,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.replies_to(channel, recipient_key, since).await,
+            Store::Postgres(s) => s.replies_to(channel, recipient_key, since).await,
         }
     }
 
@@ -493,6 +582,7 @@ impl Store {
     pub async fn tracking_code_of(&self, record_id: Uuid) -> Result<Option<String>, StoreError> {
         match self {
             Store::Sqlite(s) => s.tracking_code_of(record_id).await,
+            Store::Postgres(s) => s.tracking_code_of(record_id).await,
         }
     }
 
@@ -500,6 +590,7 @@ impl Store {
     pub async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
         match self {
             Store::Sqlite(s) => s.quarantined(limit).await,
+            Store::Postgres(s) => s.quarantined(limit).await,
         }
     }
 
@@ -507,6 +598,7 @@ impl Store {
     pub fn wakes(&self) -> Wakes {
         match self {
             Store::Sqlite(s) => s.wakes(),
+            Store::Postgres(s) => s.wakes(),
         }
     }
 
@@ -514,6 +606,7 @@ impl Store {
     pub async fn close(self) {
         match self {
             Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
         }
     }
 }

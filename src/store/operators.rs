@@ -20,21 +20,18 @@ impl Store {
     /// one stops working).
     pub async fn put_operator(&self, name: &str, token_sha256: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let (name, digest, at) = (name.to_owned(), token_sha256.to_owned(), ts(at));
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO operators (name, token_sha256, created_at) VALUES (?1, ?2, ?3) \
+        self.write(write_fn!(self,
+            sqlite: "INSERT INTO operators (name, token_sha256, created_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, \
                      created_at = excluded.created_at, revoked_at = NULL",
-                )
-                .bind(name)
-                .bind(digest)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            postgres: "INSERT INTO operators (name, token_sha256, created_at) VALUES ($1, $2, $3) \
+                       ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, \
+                       created_at = excluded.created_at, revoked_at = NULL",
+            move |conn, sql| {
+                sqlx::query(sql).bind(name).bind(digest).bind(at).execute(&mut *conn).await?;
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await
     }
 
@@ -43,36 +40,33 @@ impl Store {
         let (name, at) = (name.to_owned(), ts(at));
         let changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let seen = changed.clone();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query("UPDATE operators SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL")
-                    .bind(name)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
+        self.write(write_fn!(self,
+            sqlite: "UPDATE operators SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            postgres: "UPDATE operators SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+            move |conn, sql| {
+                let done = sqlx::query(sql).bind(name).bind(at).execute(&mut *conn).await?;
                 seen.store(done.rows_affected() == 1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await?;
         Ok(changed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The active operator holding a token with this digest.
     pub async fn operator_by_token(&self, token_sha256: &str) -> Result<Option<String>, StoreError> {
-        let Store::Sqlite(s) = self;
-        let name = sqlx::query_scalar("SELECT name FROM operators WHERE token_sha256 = ?1 AND revoked_at IS NULL")
-            .bind(token_sha256)
-            .fetch_optional(s.readers())
-            .await?;
-        Ok(name)
+        on_backend!(self,
+            sqlite: "SELECT name FROM operators WHERE token_sha256 = ?1 AND revoked_at IS NULL",
+            postgres: "SELECT name FROM operators WHERE token_sha256 = $1 AND revoked_at IS NULL",
+            |pool, sql| Ok(sqlx::query_scalar(sql).bind(token_sha256).fetch_optional(pool).await?)
+        )
     }
 
     pub async fn operators(&self) -> Result<Vec<Operator>, StoreError> {
-        let Store::Sqlite(s) = self;
-        let rows = sqlx::query("SELECT name, created_at, revoked_at FROM operators ORDER BY name")
-            .fetch_all(s.readers())
-            .await?;
-        Ok(rows.iter().map(|r| Operator { name: r.get(0), created_at: r.get(1), revoked_at: r.get(2) }).collect())
+        const LIST: &str = "SELECT name, created_at, revoked_at FROM operators ORDER BY name";
+        on_backend!(self, sqlite: LIST, postgres: LIST, |pool, sql| {
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
+            Ok(rows.iter().map(|r| Operator { name: r.get(0), created_at: r.get(1), revoked_at: r.get(2) }).collect())
+        })
     }
 }

@@ -7,7 +7,8 @@
 //! never sent twice). Facebook echoes our messages back with `hue-intake:<reply id>` in the
 //! metadata, which [`Store::confirm_echo`] turns into `sent`.
 //!
-//! Writes go through the group commit ([`Store::write`]); reads use the read pool. No method
+//! Writes go through the group commit ([`Store::write`]); reads use the read pool. Each
+//! statement is written in both dialects, its Rust once (`on_backend!`, `write_fn!`). No method
 //! here logs, and errors name the operation, never a text, a recipient or a token.
 
 use std::str::FromStr;
@@ -79,14 +80,10 @@ fn short(reason: &str) -> String {
     reason.chars().take(200).collect()
 }
 
-/// An UPDATE run by [`Store::update_one`], answering how many rows it changed.
-type UpdateFn = Box<
-    dyn for<'c> FnOnce(
-            &'c mut sqlx::SqliteConnection,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, StoreError>> + Send + 'c>>
-        + Send,
->;
+/// Attempts as stored (an integer column on both backends).
+fn attempts(stored: i64) -> Result<u32, StoreError> {
+    u32::try_from(stored).map_err(|_| StoreError::Corrupt("reply attempts".to_owned()))
+}
 
 impl Store {
     /// Pending replies of these channels due at `now`, oldest first.
@@ -96,87 +93,75 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueReply>, StoreError> {
-        let Store::Sqlite(s) = self;
         if channels.is_empty() {
             return Ok(Vec::new());
         }
         let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
-        let rows = sqlx::query(
-            "SELECT id, channel, recipient_sealed, text, attempts, created_at FROM replies INDEXED BY replies_due \
-             WHERE state = 'pending' AND next_attempt_at <= ?1 AND channel IN (SELECT value FROM json_each(?2)) \
-             ORDER BY next_attempt_at, created_at LIMIT ?3",
+        on_backend!(self,
+            sqlite: "SELECT id, channel, recipient_sealed, text, attempts, created_at FROM replies INDEXED BY replies_due \
+                     WHERE state = 'pending' AND next_attempt_at <= ?1 AND channel IN (SELECT value FROM json_each(?2)) \
+                     ORDER BY next_attempt_at, created_at LIMIT ?3",
+            postgres: "SELECT id, channel, recipient_sealed, text, attempts, created_at FROM replies \
+                       WHERE state = 'pending' AND next_attempt_at <= $1 \
+                       AND channel IN (SELECT value FROM json_array_elements_text($2::json)) \
+                       ORDER BY next_attempt_at, created_at LIMIT $3",
+            |pool, sql| {
+                let rows = sqlx::query(sql)
+                    .bind(ts(now))
+                    .bind(serde_json::to_string(&names).expect("strings serialise"))
+                    .bind(limit as i64)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(DueReply {
+                            id: Uuid::parse_str(row.get::<&str, _>(0))
+                                .map_err(|_| StoreError::Corrupt("reply id".to_owned()))?,
+                            channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
+                            recipient_sealed: row.get(2),
+                            text: row.get(3),
+                            attempts: attempts(row.get(4))?,
+                            created_at: parse_time(row.get(5))?,
+                        })
+                    })
+                    .collect()
+            }
         )
-        .bind(ts(now))
-        .bind(serde_json::to_string(&names).expect("strings serialise"))
-        .bind(limit as i64)
-        .fetch_all(s.readers())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DueReply {
-                    id: Uuid::parse_str(row.get::<&str, _>(0))
-                        .map_err(|_| StoreError::Corrupt("reply id".to_owned()))?,
-                    channel: Channel::from_str(row.get::<&str, _>(1)).map_err(StoreError::Corrupt)?,
-                    recipient_sealed: row.get(2),
-                    text: row.get(3),
-                    attempts: row.get(4),
-                    created_at: parse_time(row.get(5))?,
-                })
-            })
-            .collect()
     }
 
     /// Claims a pending reply for sending: `sending`, committed. False when it is no longer
     /// pending (then it must not be sent).
     pub async fn reply_sending(&self, id: Uuid) -> Result<bool, StoreError> {
         let id = id.to_string();
-        let changed = self
-            .update_one(Box::new(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("UPDATE replies SET state = 'sending' WHERE id = ?1 AND state = 'pending'")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(done.rows_affected())
-                })
-            }))
-            .await?;
-        Ok(changed)
-    }
-
-    /// Runs one conditional UPDATE in the group commit; true when it changed a row. The
-    /// condition in its WHERE clause is what makes a state change happen once.
-    async fn update_one(&self, update: UpdateFn) -> Result<bool, StoreError> {
         let changed = Arc::new(AtomicU64::new(0));
         let seen = changed.clone();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let rows = update(conn).await?;
-                seen.store(rows, Ordering::Relaxed);
+        self.write(write_fn!(self,
+            sqlite: "UPDATE replies SET state = 'sending' WHERE id = ?1 AND state = 'pending'",
+            postgres: "UPDATE replies SET state = 'sending' WHERE id = $1 AND state = 'pending'",
+            move |conn, sql| {
+                let done = sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+                seen.store(done.rows_affected(), Ordering::Relaxed);
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await?;
+        // The condition in the WHERE clause is what makes the claim happen once.
         Ok(changed.load(Ordering::Relaxed) == 1)
     }
 
     /// The platform took the reply. Also settles a reply an echo confirmed first.
     pub async fn reply_sent(&self, id: Uuid, platform_message_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let (id, mid, at) = (id.to_string(), platform_message_id.to_owned(), ts(at));
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE replies SET state = 'sent', attempts = attempts + 1, platform_message_id = ?2, \
+        self.write(write_fn!(self,
+            sqlite: "UPDATE replies SET state = 'sent', attempts = attempts + 1, platform_message_id = ?2, \
                      sent_at = COALESCE(sent_at, ?3), last_error = NULL WHERE id = ?1 AND state IN ('sending', 'sent')",
-                )
-                .bind(id)
-                .bind(mid)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
+            postgres: "UPDATE replies SET state = 'sent', attempts = attempts + 1, platform_message_id = $2, \
+                       sent_at = COALESCE(sent_at, $3), last_error = NULL WHERE id = $1 AND state IN ('sending', 'sent')",
+            move |conn, sql| {
+                sqlx::query(sql).bind(id).bind(mid).bind(at).execute(&mut *conn).await?;
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await
     }
 
@@ -190,23 +175,18 @@ impl Store {
             AfterFailure::Fail => ("failed", None, 1),
             AfterFailure::Uncertain => ("uncertain", None, 1),
         };
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE replies SET state = ?2, attempts = attempts + ?3, \
+        self.write(write_fn!(self,
+            sqlite: "UPDATE replies SET state = ?2, attempts = attempts + ?3, \
                      next_attempt_at = COALESCE(?4, next_attempt_at), last_error = ?5 \
                      WHERE id = ?1 AND state = 'sending'",
-                )
-                .bind(id)
-                .bind(state)
-                .bind(counted)
-                .bind(next)
-                .bind(reason)
-                .execute(&mut *conn)
-                .await?;
+            postgres: "UPDATE replies SET state = $2, attempts = attempts + $3, \
+                       next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5 \
+                       WHERE id = $1 AND state = 'sending'",
+            move |conn, sql| {
+                sqlx::query(sql).bind(id).bind(state).bind(counted).bind(next).bind(reason).execute(&mut *conn).await?;
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await
     }
 
@@ -214,16 +194,14 @@ impl Store {
     /// from `pending`.
     pub async fn reply_unsendable(&self, id: Uuid, reason: &str) -> Result<(), StoreError> {
         let (id, reason) = (id.to_string(), short(reason));
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query("UPDATE replies SET state = 'failed', last_error = ?2 WHERE id = ?1 AND state = 'pending'")
-                    .bind(id)
-                    .bind(reason)
-                    .execute(&mut *conn)
-                    .await?;
+        self.write(write_fn!(self,
+            sqlite: "UPDATE replies SET state = 'failed', last_error = ?2 WHERE id = ?1 AND state = 'pending'",
+            postgres: "UPDATE replies SET state = 'failed', last_error = $2 WHERE id = $1 AND state = 'pending'",
+            move |conn, sql| {
+                sqlx::query(sql).bind(id).bind(reason).execute(&mut *conn).await?;
                 Ok(())
-            })
-        }))
+            }
+        ))
         .await
     }
 
@@ -232,22 +210,18 @@ impl Store {
     pub async fn settle_interrupted_replies(&self) -> Result<Vec<(Channel, u64)>, StoreError> {
         let found = Arc::new(std::sync::Mutex::new(Vec::new()));
         let out = found.clone();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                let rows = sqlx::query(
-                    "UPDATE replies SET state = 'uncertain', \
-                     last_error = 'interrupted while sending: may or may not have been delivered' \
-                     WHERE state = 'sending' RETURNING channel",
-                )
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-                for row in rows {
-                    *counts.entry(row.get::<String, _>(0)).or_default() += 1;
-                }
-                *out.lock().expect("not poisoned") = counts.into_iter().collect::<Vec<_>>();
-                Ok(())
-            })
+        // The same statement in both dialects.
+        const SETTLE: &str = "UPDATE replies SET state = 'uncertain', \
+                              last_error = 'interrupted while sending: may or may not have been delivered' \
+                              WHERE state = 'sending' RETURNING channel";
+        self.write(write_fn!(self, sqlite: SETTLE, postgres: SETTLE, move |conn, sql| {
+            let channels: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *conn).await?;
+            let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+            for channel in channels {
+                *counts.entry(channel).or_default() += 1;
+            }
+            *out.lock().expect("not poisoned") = counts.into_iter().collect::<Vec<_>>();
+            Ok(())
         }))
         .await?;
         let counts = std::mem::take(&mut *found.lock().expect("not poisoned"));
@@ -262,56 +236,60 @@ impl Store {
     /// when this changed a state.
     pub async fn confirm_echo(&self, reply_id: Uuid) -> Result<bool, StoreError> {
         let (id, at) = (reply_id.to_string(), ts(Utc::now()));
-        self.update_one(Box::new(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE replies SET state = 'sent', sent_at = COALESCE(sent_at, ?2), last_error = NULL \
+        let changed = Arc::new(AtomicU64::new(0));
+        let seen = changed.clone();
+        self.write(write_fn!(self,
+            sqlite: "UPDATE replies SET state = 'sent', sent_at = COALESCE(sent_at, ?2), last_error = NULL \
                      WHERE id = ?1 AND channel = 'facebook' AND state IN ('sending', 'uncertain')",
-                )
-                .bind(id)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-                Ok(done.rows_affected())
-            })
-        }))
-        .await
+            postgres: "UPDATE replies SET state = 'sent', sent_at = COALESCE(sent_at, $2), last_error = NULL \
+                       WHERE id = $1 AND channel = 'facebook' AND state IN ('sending', 'uncertain')",
+            move |conn, sql| {
+                let done = sqlx::query(sql).bind(id).bind(at).execute(&mut *conn).await?;
+                seen.store(done.rows_affected(), Ordering::Relaxed);
+                Ok(())
+            }
+        ))
+        .await?;
+        Ok(changed.load(Ordering::Relaxed) == 1)
     }
 
     /// Where one reply stands.
     pub async fn reply_status(&self, id: Uuid) -> Result<Option<ReplyStatus>, StoreError> {
-        let Store::Sqlite(s) = self;
-        let row =
-            sqlx::query("SELECT state, attempts, last_error, platform_message_id, sent_at FROM replies WHERE id = ?1")
-                .bind(id.to_string())
-                .fetch_optional(s.readers())
-                .await?;
-        row.map(|row| {
-            Ok(ReplyStatus {
-                state: row.get(0),
-                attempts: row.get(1),
-                last_error: row.get(2),
-                platform_message_id: row.get(3),
-                sent_at: row.get::<Option<&str>, _>(4).map(parse_time).transpose()?,
-            })
-        })
-        .transpose()
+        on_backend!(self,
+            sqlite: "SELECT state, attempts, last_error, platform_message_id, sent_at FROM replies WHERE id = ?1",
+            postgres: "SELECT state, attempts, last_error, platform_message_id, sent_at FROM replies WHERE id = $1",
+            |pool, sql| {
+                let row = sqlx::query(sql).bind(id.to_string()).fetch_optional(pool).await?;
+                row.map(|row| {
+                    Ok(ReplyStatus {
+                        state: row.get(0),
+                        attempts: attempts(row.get(1))?,
+                        last_error: row.get(2),
+                        platform_message_id: row.get(3),
+                        sent_at: row.get::<Option<&str>, _>(4).map(parse_time).transpose()?,
+                    })
+                })
+                .transpose()
+            }
+        )
     }
 
     /// A channel's sealed tokens.
     pub async fn channel_token(&self, channel: Channel) -> Result<Option<StoredToken>, StoreError> {
-        let Store::Sqlite(s) = self;
-        let row = sqlx::query("SELECT sealed, expires_at FROM channel_tokens WHERE channel = ?1")
-            .bind(channel.as_str())
-            .fetch_optional(s.readers())
-            .await?;
-        row.map(|row| {
-            Ok(StoredToken {
-                sealed: row.get(0),
-                expires_at: row.get::<Option<&str>, _>(1).map(parse_time).transpose()?,
-            })
-        })
-        .transpose()
+        on_backend!(self,
+            sqlite: "SELECT sealed, expires_at FROM channel_tokens WHERE channel = ?1",
+            postgres: "SELECT sealed, expires_at FROM channel_tokens WHERE channel = $1",
+            |pool, sql| {
+                let row = sqlx::query(sql).bind(channel.as_str()).fetch_optional(pool).await?;
+                row.map(|row| {
+                    Ok(StoredToken {
+                        sealed: row.get(0),
+                        expires_at: row.get::<Option<&str>, _>(1).map(parse_time).transpose()?,
+                    })
+                })
+                .transpose()
+            }
+        )
     }
 
     /// Stores a channel's sealed tokens, replacing what was there (`only_if_absent`: keeps
@@ -322,26 +300,28 @@ impl Store {
         token: StoredToken,
         only_if_absent: bool,
     ) -> Result<(), StoreError> {
-        let sql = if only_if_absent {
-            "INSERT INTO channel_tokens (channel, sealed, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (channel) DO NOTHING"
+        // The same upserts in both dialects but for the placeholders.
+        let (sqlite, postgres) = if only_if_absent {
+            (
+                "INSERT INTO channel_tokens (channel, sealed, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (channel) DO NOTHING",
+                "INSERT INTO channel_tokens (channel, sealed, expires_at, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (channel) DO NOTHING",
+            )
         } else {
-            "INSERT INTO channel_tokens (channel, sealed, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (channel) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at, \
-             updated_at = excluded.updated_at"
+            (
+                "INSERT INTO channel_tokens (channel, sealed, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (channel) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at, \
+                 updated_at = excluded.updated_at",
+                "INSERT INTO channel_tokens (channel, sealed, expires_at, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (channel) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at, \
+                 updated_at = excluded.updated_at",
+            )
         };
         let (channel, expires_at, now) = (channel.as_str(), token.expires_at.map(ts), ts(Utc::now()));
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(sql)
-                    .bind(channel)
-                    .bind(token.sealed)
-                    .bind(expires_at)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
-            })
+        self.write(write_fn!(self, sqlite: sqlite, postgres: postgres, move |conn, sql| {
+            sqlx::query(sql).bind(channel).bind(token.sealed).bind(expires_at).bind(now).execute(&mut *conn).await?;
+            Ok(())
         }))
         .await
     }

@@ -1,5 +1,5 @@
 //! Store-level tests of sanctions (R12) through the backend-neutral [`Store`] API, so a second
-//! backend runs the same cases. Violations arrive as the pipeline commits them (with explicit
+//! backend runs the same cases: each test runs on SQLite and on PostgreSQL (`both_backends!`). Violations arrive as the pipeline commits them (with explicit
 //! receive times: no sleeps, no clock) and as the case system reports them.
 
 use chrono::{DateTime, Duration, Utc};
@@ -10,17 +10,15 @@ use super::sanctions::{
     Change, EventAction, LockScope, ReporterSanctions, SanctionError, SanctionFilter, Violation, ViolationScope,
     ViolationSource, ViolationState,
 };
+use super::test_backends::{self, Backend, Place, both_backends};
 use super::{NewRecord, Options, Processed, Store};
 
 fn day(n: i64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-01T02:00:00Z").unwrap().with_timezone(&Utc) + Duration::days(n)
 }
 
-async fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        Store::open_sqlite(dir.path(), Options { group_commit_max_batch: 64, max_database_bytes: None }).await.unwrap();
-    (dir, store)
+async fn open(backend: Backend) -> (Place, Store) {
+    test_backends::open(backend, Options { group_commit_max_batch: 64, max_database_bytes: None }).await
 }
 
 fn record(reporter: &str, kind: Kind, at: DateTime<Utc>, violation: Option<(bool, ViolationScope)>) -> NewRecord {
@@ -65,9 +63,32 @@ fn change(actor: &str, why: &str, at: DateTime<Utc>) -> Change {
     Change { actor: actor.to_owned(), why: why.to_owned(), at }
 }
 
-#[tokio::test]
-async fn r12_the_fourth_counted_report_violation_locks_the_account_without_end() {
-    let (_dir, store) = open().await;
+/// Commits `days` as violations waiting for review (the gateway was unsure), then confirms
+/// them in `order` (indexes into `days`), change `k` at `confirm_at(k)`; returns the
+/// violation ids by index of `days`.
+async fn confirm_in_order(
+    store: &Store,
+    reporter: &str,
+    scope: ViolationScope,
+    days: &[i64],
+    order: &[usize],
+    confirm_at: impl Fn(usize) -> DateTime<Utc>,
+) -> Vec<i64> {
+    let kind = if scope == ViolationScope::Report { Kind::Report } else { Kind::Interaction };
+    for d in days {
+        commit(store, record(reporter, kind, day(*d), Some((false, scope)))).await;
+    }
+    let s = sanctions(store, reporter).await;
+    let ids: Vec<i64> = days.iter().map(|d| s.violations.iter().find(|v| v.at == day(*d)).unwrap().id).collect();
+    for (k, i) in order.iter().enumerate() {
+        store.confirm_violation(ids[*i], change("lan", "checked", confirm_at(k))).await.unwrap();
+    }
+    ids
+}
+
+both_backends! {
+async fn r12_the_fourth_counted_report_violation_locks_the_account_without_end(backend) {
+    let (_dir, store) = open(backend).await;
     for n in 1..=3 {
         violate(&store, "rp_a", ViolationScope::Report, day(n * 100)).await;
     }
@@ -96,9 +117,8 @@ async fn r12_the_fourth_counted_report_violation_locks_the_account_without_end()
     assert_eq!(listed.iter().map(|r| r.reporter_ref.as_str()).collect::<Vec<_>>(), ["rp_a"]);
 }
 
-#[tokio::test]
-async fn r12_interaction_violations_count_over_a_rolling_30_days_and_lock_for_30_days() {
-    let (_dir, store) = open().await;
+async fn r12_interaction_violations_count_over_a_rolling_30_days_and_lock_for_30_days(backend) {
+    let (_dir, store) = open(backend).await;
     for d in [0, 10, 20, 31] {
         violate(&store, "rp_i", ViolationScope::Interaction, day(d)).await;
     }
@@ -122,9 +142,8 @@ async fn r12_interaction_violations_count_over_a_rolling_30_days_and_lock_for_30
     assert_eq!(store.standing("rp_i", day(40)).await.unwrap().interaction_violations, 4);
 }
 
-#[tokio::test]
-async fn r12_review_violations_count_only_once_confirmed() {
-    let (_dir, store) = open().await;
+async fn r12_review_violations_count_only_once_confirmed(backend) {
+    let (_dir, store) = open(backend).await;
     for n in 0..3 {
         violate(&store, "rp_r", ViolationScope::Report, day(n)).await;
     }
@@ -150,9 +169,8 @@ async fn r12_review_violations_count_only_once_confirmed() {
     ));
 }
 
-#[tokio::test]
-async fn r12_dismissing_a_counted_violation_below_four_lifts_the_lock_it_caused() {
-    let (_dir, store) = open().await;
+async fn r12_dismissing_a_counted_violation_below_four_lifts_the_lock_it_caused(backend) {
+    let (_dir, store) = open(backend).await;
     for n in 0..4 {
         violate(&store, "rp_d", ViolationScope::Report, day(n)).await;
     }
@@ -187,9 +205,8 @@ async fn r12_dismissing_a_counted_violation_below_four_lifts_the_lock_it_caused(
     assert!(!store.standing("rp_e", day(4)).await.unwrap().interaction_locked);
 }
 
-#[tokio::test]
-async fn r12_a_lift_records_who_and_why_and_restarts_the_count() {
-    let (_dir, store) = open().await;
+async fn r12_a_lift_records_who_and_why_and_restarts_the_count(backend) {
+    let (_dir, store) = open(backend).await;
     for n in 0..4 {
         violate(&store, "rp_l", ViolationScope::Report, day(n)).await;
     }
@@ -218,9 +235,8 @@ async fn r12_a_lift_records_who_and_why_and_restarts_the_count() {
     ));
 }
 
-#[tokio::test]
-async fn r12_recommitting_a_batch_counts_nothing_twice() {
-    let (_dir, store) = open().await;
+async fn r12_recommitting_a_batch_counts_nothing_twice(backend) {
+    let (_dir, store) = open(backend).await;
     let batch = Processed {
         records: (0..4).map(|n| record("rp_x", Kind::Report, day(n), Some((true, ViolationScope::Report)))).collect(),
         ..Processed::default()
@@ -234,9 +250,8 @@ async fn r12_recommitting_a_batch_counts_nothing_twice() {
     assert_eq!(events(&s, EventAction::Violation).len(), 4);
 }
 
-#[tokio::test]
-async fn r12_a_record_counts_once_across_sources() {
-    let (_dir, store) = open().await;
+async fn r12_a_record_counts_once_across_sources(backend) {
+    let (_dir, store) = open(backend).await;
     let code = commit(&store, record("rp_o", Kind::Report, day(0), Some((false, ViolationScope::Report)))).await;
     let reported =
         store.report_violation(&code, ViolationSource::CaseSystem, change("case", "abusive", day(1))).await.unwrap();
@@ -253,9 +268,8 @@ async fn r12_a_record_counts_once_across_sources() {
     assert!(matches!(store.confirm_violation(999, change("lan", "x", day(1))).await, Err(SanctionError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn r12_concurrent_violations_of_one_reporter_serialise_into_one_lock_at_the_fourth() {
-    let (_dir, store) = open().await;
+async fn r12_concurrent_violations_of_one_reporter_serialise_into_one_lock_at_the_fourth(backend) {
+    let (_dir, store) = open(backend).await;
     let mut codes = Vec::new();
     for n in 0..10 {
         codes.push(commit(&store, record("rp_c", Kind::Report, day(n), None)).await);
@@ -288,32 +302,8 @@ async fn r12_concurrent_violations_of_one_reporter_serialise_into_one_lock_at_th
     assert_eq!(s.standing.account_lock_violation, Some(fourth));
 }
 
-/// Commits `days` as violations waiting for review (the gateway was unsure), then confirms
-/// them in `order` (indexes into `days`), change `k` at `confirm_at(k)`; returns the
-/// violation ids by index of `days`.
-async fn confirm_in_order(
-    store: &Store,
-    reporter: &str,
-    scope: ViolationScope,
-    days: &[i64],
-    order: &[usize],
-    confirm_at: impl Fn(usize) -> DateTime<Utc>,
-) -> Vec<i64> {
-    let kind = if scope == ViolationScope::Report { Kind::Report } else { Kind::Interaction };
-    for d in days {
-        commit(store, record(reporter, kind, day(*d), Some((false, scope)))).await;
-    }
-    let s = sanctions(store, reporter).await;
-    let ids: Vec<i64> = days.iter().map(|d| s.violations.iter().find(|v| v.at == day(*d)).unwrap().id).collect();
-    for (k, i) in order.iter().enumerate() {
-        store.confirm_violation(ids[*i], change("lan", "checked", confirm_at(k))).await.unwrap();
-    }
-    ids
-}
-
-#[tokio::test]
-async fn r12_interaction_lock_is_the_same_whatever_order_staff_confirm_in() {
-    let (_dir, store) = open().await;
+async fn r12_interaction_lock_is_the_same_whatever_order_staff_confirm_in(backend) {
+    let (_dir, store) = open(backend).await;
     // Sent on days 1-4, confirmed on day 5 (an hour apart) in several orders; newest first
     // (4321) is the order the admin API lists them in.
     for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
@@ -333,9 +323,8 @@ async fn r12_interaction_lock_is_the_same_whatever_order_staff_confirm_in() {
     }
 }
 
-#[tokio::test]
-async fn r12_account_lock_is_the_same_whatever_order_staff_confirm_in() {
-    let (_dir, store) = open().await;
+async fn r12_account_lock_is_the_same_whatever_order_staff_confirm_in(backend) {
+    let (_dir, store) = open(backend).await;
     // Report violations count for life: days 0-400, confirmed on day 500 in several orders.
     let days = [0, 100, 200, 300, 400];
     for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 4, 0, 3, 2]] {
@@ -355,9 +344,8 @@ async fn r12_account_lock_is_the_same_whatever_order_staff_confirm_in() {
     }
 }
 
-#[tokio::test]
-async fn r12_interactions_lock_again_after_the_first_lock_has_ended() {
-    let (_dir, store) = open().await;
+async fn r12_interactions_lock_again_after_the_first_lock_has_ended(backend) {
+    let (_dir, store) = open(backend).await;
     for d in [1, 2, 3, 4] {
         violate(&store, "rp_2", ViolationScope::Interaction, day(d)).await;
     }
@@ -383,9 +371,8 @@ async fn r12_interactions_lock_again_after_the_first_lock_has_ended() {
     assert!(!store.standing("rp_2", day(64)).await.unwrap().interaction_locked);
 }
 
-#[tokio::test]
-async fn r12_dismissing_the_fourth_moves_the_interaction_lock_to_a_later_window_that_still_holds_four() {
-    let (_dir, store) = open().await;
+async fn r12_dismissing_the_fourth_moves_the_interaction_lock_to_a_later_window_that_still_holds_four(backend) {
+    let (_dir, store) = open(backend).await;
     for d in [0, 1, 2, 3, 10] {
         violate(&store, "rp_w", ViolationScope::Interaction, day(d)).await;
     }
@@ -417,9 +404,8 @@ async fn r12_dismissing_the_fourth_moves_the_interaction_lock_to_a_later_window_
     assert!(lifts[0].why.contains("automatic"));
 }
 
-#[tokio::test]
-async fn r12_updated_at_is_when_the_change_was_committed_so_the_list_is_most_recently_changed_first() {
-    let (_dir, store) = open().await;
+async fn r12_updated_at_is_when_the_change_was_committed_so_the_list_is_most_recently_changed_first(backend) {
+    let (_dir, store) = open(backend).await;
     // Stored times have microseconds.
     let before = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
     // A fresh message, then one received long before it that waited in a backlog.
@@ -434,4 +420,5 @@ async fn r12_updated_at_is_when_the_change_was_committed_so_the_list_is_most_rec
     // The violation itself keeps its receive time, for counting.
     let s = sanctions(&store, "rp_a_backlog").await;
     assert_eq!(s.violations[0].at, before - Duration::days(2));
+}
 }

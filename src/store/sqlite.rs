@@ -81,7 +81,7 @@ impl Wakes {
 
 /// A write that is not one of the fixed operations: runs inside the batch's transaction (in
 /// its own savepoint) and is answered after the commit, like every other write.
-pub type WriteFn = Box<
+pub type SqliteWriteFn = Box<
     dyn for<'c> FnOnce(
             &'c mut SqliteConnection,
         )
@@ -97,7 +97,7 @@ enum Op {
     Heartbeat(oneshot::Sender<Result<(), StoreError>>),
     Sanction(SanctionOp, oneshot::Sender<Result<SanctionChange, SanctionError>>),
     /// Taken out of its box when applied (it runs once).
-    Write(std::sync::Mutex<Option<WriteFn>>, oneshot::Sender<Result<(), StoreError>>),
+    Write(std::sync::Mutex<Option<SqliteWriteFn>>, oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// An operation's outcome, held until the batch commits.
@@ -113,18 +113,18 @@ pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(in crate::store) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| StoreError::Corrupt("a stored time is not RFC 3339".to_owned()))
 }
 
-fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+pub(in crate::store) fn parse_enum<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| StoreError::Corrupt("a stored enumeration value is unknown".to_owned()))
 }
 
-fn enum_text<T: serde::Serialize>(value: &T) -> String {
+pub(in crate::store) fn enum_text<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => unreachable!("unit enums serialise as strings"),
@@ -163,6 +163,10 @@ impl SqliteStore {
         }
         let mut conn = SqliteConnection::connect_with(&writer_options).await?;
         migrate(&mut conn).await?;
+        // One process runs the pipeline on an SQLite database, so a lease found at open is
+        // a dead process's (killed before it could give it up): without this, a restart
+        // after a crash would stand still until that lease ran out.
+        sqlx::query("DELETE FROM leases").execute(&mut conn).await?;
         let checkpointer = SqliteConnection::connect_with(&connect).await?;
         let readers = SqlitePoolOptions::new().max_connections(8).connect_with(connect.clone().read_only(true)).await?;
         let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
@@ -247,7 +251,7 @@ impl SqliteStore {
     }
 
     /// Runs `write` inside the next group commit; returns once it is committed.
-    pub async fn write(&self, write: WriteFn) -> Result<(), StoreError> {
+    pub async fn write(&self, write: SqliteWriteFn) -> Result<(), StoreError> {
         self.submit(|tx| Op::Write(std::sync::Mutex::new(Some(write)), tx)).await
     }
 
@@ -476,6 +480,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/sqlite/0005_mail_replies.sql")),
     (6, include_str!("migrations/sqlite/0006_operators.sql")),
     (7, include_str!("migrations/sqlite/0007_outbox_per_sink.sql")),
+    (8, include_str!("migrations/sqlite/0008_leases.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

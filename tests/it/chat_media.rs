@@ -20,7 +20,7 @@ use hue_intake::chat::fetch::Fetcher;
 use hue_intake::config::Config;
 use hue_intake::media_store::MediaStore;
 use hue_intake::store::chat::{ChatChanges, FetchState, NewFetch};
-use hue_intake::store::{Incoming, Options, Processed, Received, Store};
+use hue_intake::store::{Incoming, Options, Processed, Received, Store, WriteFn};
 use hue_intake_adapters::attachment::sha256_hex;
 use hue_intake_schemas::{Channel, MediaKind};
 use sqlx::Row as _;
@@ -153,7 +153,7 @@ async fn body(store: &Store, message_id: &str) -> i64 {
 async fn queue(store: &Store, seq: i64, urls: &[String]) {
     let urls = urls.to_vec();
     store
-        .write(Box::new(move |conn| {
+        .write(WriteFn::Sqlite(Box::new(move |conn| {
             Box::pin(async move {
                 for (i, url) in urls.iter().enumerate() {
                     sqlx::query(
@@ -169,7 +169,7 @@ async fn queue(store: &Store, seq: i64, urls: &[String]) {
                 }
                 Ok(())
             })
-        }))
+        })))
         .await
         .unwrap();
 }
@@ -186,7 +186,7 @@ async fn settled(store: &Store, seqs: &[i64]) {
 
 /// `(state, attempts, last_error)` per attachment index of body `seq`.
 async fn rows(store: &Store, seq: i64) -> Vec<(String, u32, Option<String>)> {
-    let Store::Sqlite(s) = store;
+    let Store::Sqlite(s) = store else { unreachable!("these tests open SQLite") };
     sqlx::query("SELECT state, attempts, last_error FROM chat_media WHERE inbound_seq = ?1 ORDER BY attachment")
         .bind(seq)
         .fetch_all(s.readers())

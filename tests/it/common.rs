@@ -231,3 +231,55 @@ impl Server {
         self.http.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap()
     }
 }
+
+/// The PostgreSQL server the PostgreSQL tests use: `HUE_INTAKE_TEST_DATABASE_URL`, or the
+/// machine's own server.
+pub fn pg_server_url() -> String {
+    std::env::var("HUE_INTAKE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A schema of the test's own on the PostgreSQL server (`search_path` set in `url`), dropped
+/// with everything in it when the test ends: tests run in parallel and again. An unreachable
+/// server fails the test with the URL it tried; it is never skipped.
+pub struct PgSchema {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        use sqlx::Connection;
+        let server = pg_server_url();
+        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL tests need a server at {server} (set HUE_INTAKE_TEST_DATABASE_URL to another); \
+                 connecting failed: {e}"
+            )
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}"))).execute(&mut conn).await.unwrap();
+        let _ = conn.close().await;
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-c%20search_path%3D{name}");
+        PgSchema { name, url }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // The test's runtime cannot block on itself: a thread with a small runtime drops it.
+        let (server, name) = (pg_server_url(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&server).await.ok()?;
+                let drop = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.ok()?;
+                conn.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}

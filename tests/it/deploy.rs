@@ -122,11 +122,6 @@ fn the_systemd_units_set_known_keys_and_an_empty_imap_host_turns_the_poller_off(
     load_with(&with_mailbox, &[]).expect("an empty imap_host in the environment switches the poller off");
 }
 
-/// Keys compose gives the gateways that belong to work being merged in parallel (the
-/// PostgreSQL store). Until it lands the loader refuses them; from then on this test checks
-/// them like any other key.
-const PENDING_KEYS: [&str; 1] = ["database_url"];
-
 #[test]
 fn compose_gives_the_gateways_known_keys() {
     let compose = read("deploy/compose.yaml");
@@ -154,12 +149,8 @@ fn compose_gives_the_gateways_known_keys() {
         }
     }
     assert!(env.len() >= 8, "compose's gateway environment was found: {env:?}");
-    match load_with(&root().join(REFERENCE), &env) {
-        Ok(()) => {}
-        Err(e) if e.contains("unknown field") && PENDING_KEYS.iter().any(|k| e.contains(&format!("`{k}`"))) => {
-            eprintln!("note: compose uses configuration keys not merged yet ({PENDING_KEYS:?}): {e}");
-        }
-        Err(e) => panic!("compose's gateway environment does not load: {e}"),
+    if let Err(e) = load_with(&root().join(REFERENCE), &env) {
+        panic!("compose's gateway environment does not load: {e}");
     }
 }
 

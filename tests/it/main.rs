@@ -1,5 +1,6 @@
-//! Integration tests of the service: the real server on port 0 with a real SQLite file, and
-//! the real binary for the crash and CLI tests. One test binary (one link step).
+//! Integration tests of the service: the real server on port 0 with a real SQLite file (or a
+//! schema of its own on the local PostgreSQL, `postgres.rs`), and the real binary for the
+//! crash and CLI tests. One test binary (one link step).
 
 mod api;
 mod chat;
@@ -18,6 +19,7 @@ mod mail_import;
 mod mail_poller;
 mod mail_servers;
 mod media;
+mod postgres;
 mod regulation;
 mod replies;
 mod sanctions;
