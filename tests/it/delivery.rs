@@ -25,23 +25,25 @@ use crate::common::*;
 /// = the record's id, the HMAC signature), answers 201 with a case id, or 503 while `down`,
 /// or 422 for records whose description holds `refuse`.
 #[derive(Clone, Default)]
-struct Core {
-    down: Arc<AtomicBool>,
+pub(crate) struct Core {
+    pub(crate) down: Arc<AtomicBool>,
     refuse: Arc<Mutex<Option<String>>>,
     /// Record ids of every POST, in arrival order, with the answer given.
-    seen: Arc<Mutex<Vec<(String, u16)>>>,
-    problems: Arc<Mutex<Vec<String>>>,
+    pub(crate) seen: Arc<Mutex<Vec<(String, u16)>>>,
+    pub(crate) problems: Arc<Mutex<Vec<String>>>,
+    /// The bodies the core took, by record id (a resend replaces the same record).
+    pub(crate) taken: Arc<Mutex<std::collections::BTreeMap<String, Value>>>,
 }
 
-const CORE_SECRET: &str = "core-signing-secret-0123456789";
+pub(crate) const CORE_SECRET: &str = "core-signing-secret-0123456789";
 
 impl Core {
-    async fn start(core: Core) -> String {
+    pub(crate) async fn start(core: Core) -> String {
         let app = Router::new().route("/intake/records", axum::routing::post(core_post)).with_state(core);
         serve(app).await
     }
 
-    fn accepted(&self) -> Vec<String> {
+    pub(crate) fn accepted(&self) -> Vec<String> {
         self.seen.lock().unwrap().iter().filter(|(_, status)| *status == 201).map(|(id, _)| id.clone()).collect()
     }
 
@@ -71,6 +73,7 @@ async fn core_post(State(core): State<Core>, headers: HeaderMap, body: Bytes) ->
     } else if refused.is_some_and(|marker| record["description"].as_str().unwrap_or_default().contains(&marker)) {
         (422, json!({ "type": "about:blank", "title": "Unprocessable", "detail": "location.ward is required" }))
     } else {
+        core.taken.lock().unwrap().insert(id.clone(), record.clone());
         (201, json!({ "case_id": format!("CASE-{}", &id[..8]) }))
     };
     core.seen.lock().unwrap().push((id, status));
@@ -111,8 +114,13 @@ fn report(id: &str, description: &str) -> Value {
 }
 
 /// Polls `check` until it holds, for at most 20 s.
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+pub(crate) async fn until(what: &str, check: impl Fn() -> bool) {
+    until_within(what, Duration::from_secs(20), check).await
+}
+
+/// Polls `check` until it holds, for at most `limit`.
+pub(crate) async fn until_within(what: &str, limit: Duration, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
     while !check() {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;

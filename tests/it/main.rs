@@ -14,6 +14,7 @@ mod delivery;
 mod deploy;
 mod doubles;
 mod hotline;
+mod instances;
 mod mail;
 mod mail_import;
 mod mail_poller;
