@@ -16,6 +16,12 @@
 //! - `zalo`: `POST /webhooks/zalo`, `user_send_text` events of about 1.5 KB, each signed with
 //!   `X-ZEvent-Signature` over a fresh timestamp.
 //!
+//! With `--postgres URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`) it measures the
+//! scale-out instead, in one run: the webhook scenario(s) against one `hue-intake serve` on
+//! SQLite, then against two `hue-intake serve` processes on one PostgreSQL database (a fresh
+//! schema), the connections split between them as a load balancer would. Both instances take
+//! bodies; the pipeline and delivery run on the one holding their leases.
+//!
 //! Every body differs (its id and timestamps carry the request number): webhook bodies are
 //! stored under their SHA-256, so repeating one would measure the duplicate path only.
 //! Only answers with the expected status count as requests served; anything else is an error,
@@ -173,7 +179,8 @@ fn main() {
         // Drive an already running server (its token and chat secrets must be the bench's) and
         // stop.
         for scenario in scenarios {
-            let r = runtime.block_on(load(target, scenario, scenario.durable_status(), connections, duration));
+            let r =
+                runtime.block_on(load(&[target.clone()], scenario, scenario.durable_status(), connections, duration));
             println!(
                 "{target} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
                 scenario.name(),
@@ -187,6 +194,10 @@ fn main() {
         return;
     }
 
+    if let Some(url) = value("--postgres") {
+        return scale_out(&runtime, url, &scenarios, connections, duration);
+    }
+
     println!("hue-intake receive benchmark: {connections} connections, {seconds} s per server and scenario");
     let mut rows = Vec::new();
     for scenario in scenarios {
@@ -194,13 +205,14 @@ fn main() {
         println!("{}: POST {}, bodies of about {} bytes", scenario.name(), scenario.path(), body.len());
 
         let (mut base, base_addr) = spawn_baseline();
-        let baseline = runtime.block_on(load(&base_addr, scenario, 200, connections, duration));
+        let baseline = runtime.block_on(load(&[base_addr], scenario, 200, connections, duration));
         let baseline_rss = peak_rss_kib(base.id());
         stop(&mut base);
 
         let dir = tempfile::tempdir().unwrap();
         let (mut durable_child, durable_addr) = spawn_durable(dir.path());
-        let durable = runtime.block_on(load(&durable_addr, scenario, scenario.durable_status(), connections, duration));
+        let durable =
+            runtime.block_on(load(&[durable_addr.clone()], scenario, scenario.durable_status(), connections, duration));
         let durable_rss = peak_rss_kib(durable_child.id());
         let metrics = runtime.block_on(async {
             reqwest::get(format!("http://{durable_addr}/metrics")).await.unwrap().text().await.unwrap()
@@ -291,8 +303,15 @@ impl Outcome {
     }
 }
 
-async fn load(address: &str, scenario: Scenario, expected: u16, connections: usize, duration: Duration) -> Outcome {
-    let url = format!("http://{address}{}", scenario.path());
+/// Drives `addresses` (connection `i` goes to address `i mod n`, as a load balancer spreads
+/// connections) for `duration`.
+async fn load(
+    addresses: &[String],
+    scenario: Scenario,
+    expected: u16,
+    connections: usize,
+    duration: Duration,
+) -> Outcome {
     let text: Arc<str> = scenario.text().into();
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
     let counter = Arc::new(AtomicU64::new(0));
@@ -300,8 +319,9 @@ async fn load(address: &str, scenario: Scenario, expected: u16, connections: usi
     let start = Instant::now() + Duration::from_millis(200);
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (client, url, counter, text) = (client.clone(), url.clone(), counter.clone(), text.clone());
+    for connection in 0..connections {
+        let url = format!("http://{}{}", addresses[connection % addresses.len()], scenario.path());
+        let (client, counter, text) = (client.clone(), counter.clone(), text.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(16_384);
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
@@ -377,11 +397,23 @@ fn spawn_baseline() -> (Child, String) {
 }
 
 fn spawn_durable(dir: &std::path::Path) -> (Child, String) {
+    spawn_durable_on(dir, None)
+}
+
+/// `hue-intake serve` with its data in `dir`, on SQLite or on the PostgreSQL `database_url`.
+fn spawn_durable_on(dir: &std::path::Path, database_url: Option<&str>) -> (Child, String) {
     let config = dir.join("bench.toml");
+    let store = match database_url {
+        // One sealing key for the instances of one database: each opens the others' messages.
+        Some(url) => format!(
+            "database_url = \"{url}\"\n[privacy]\nseal_key = \"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\"\n"
+        ),
+        None => String::new(),
+    };
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n[triage]\nnight_start = \"00:00\"\nnight_end = \"00:00\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n{store}[triage]\nnight_start = \"00:00\"\nnight_end = \"00:00\"\n\
              [log]\nlevel = \"warn,hue_intake=info\"\n[clients.bench]\nchannel = \"app\"\ntoken = \"{TOKEN}\"\n\
              [facebook]\napp_secret = \"{FB_APP_SECRET}\"\nverify_token = \"{FB_VERIFY_TOKEN}\"\npage_id = \"{FB_PAGE_ID}\"\n\
              [zalo]\napp_id = \"{ZALO_APP_ID}\"\noa_secret_key = \"{ZALO_OA_SECRET}\"\n",
@@ -441,4 +473,71 @@ fn baseline_server() {
         };
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await.unwrap();
     });
+}
+
+/// The scale-out figures: each scenario on one SQLite instance, then on two instances sharing
+/// one PostgreSQL schema made for the run (dropped at the end).
+fn scale_out(
+    runtime: &tokio::runtime::Runtime,
+    server: &str,
+    scenarios: &[Scenario],
+    connections: usize,
+    duration: Duration,
+) {
+    use sqlx::Connection as _;
+    let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+    let run_sql = |sql: String| {
+        runtime.block_on(async {
+            let mut conn = sqlx::PgConnection::connect(server).await.expect("the PostgreSQL server answers");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        })
+    };
+    println!(
+        "hue-intake scale-out benchmark: {connections} connections, {} s per set-up and scenario",
+        duration.as_secs()
+    );
+    println!();
+    println!(
+        "{:<9} {:<22} {:>9} {:>8} {:>8} {:>7} {:>7}",
+        "scenario", "set-up", "req/s", "p50 ms", "p99 ms", "errors", "ratio"
+    );
+    for &scenario in scenarios.iter().filter(|s| **s != Scenario::App) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut one, address) = spawn_durable(dir.path());
+        let sqlite = runtime.block_on(load(&[address], scenario, scenario.durable_status(), connections, duration));
+        stop(&mut one);
+
+        run_sql(format!("CREATE SCHEMA {schema}"));
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-c%20search_path%3D{schema}");
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let mut children = Vec::new();
+        let mut addresses = Vec::new();
+        for dir in &dirs {
+            let (child, address) = spawn_durable_on(dir.path(), Some(&url));
+            children.push(child);
+            addresses.push(address);
+        }
+        let two = runtime.block_on(load(&addresses, scenario, scenario.durable_status(), connections, duration));
+        for child in &mut children {
+            stop(child);
+        }
+        run_sql(format!("DROP SCHEMA {schema} CASCADE"));
+
+        for (setup, r) in [("1 × SQLite", &sqlite), ("2 × PostgreSQL", &two)] {
+            println!(
+                "{:<9} {:<22} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>7.2}",
+                scenario.name(),
+                setup,
+                r.per_second,
+                ms(r.p50),
+                ms(r.p99),
+                r.errors,
+                r.per_second / sqlite.per_second
+            );
+        }
+        sqlite.print_errors(&format!("{} sqlite", scenario.name()));
+        two.print_errors(&format!("{} postgres", scenario.name()));
+    }
 }
