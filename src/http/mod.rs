@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod console;
+pub mod core;
 pub mod health;
 pub mod hotline;
 pub mod openapi;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub chat_health: crate::chat::health::ChannelHealth,
     /// Secrets and limits of the platforms' webhooks.
     pub webhooks: Arc<webhooks::Webhooks>,
+    /// Results back from the case system (its token, the relay's settings).
+    pub core: crate::core_updates::Core,
 }
 
 /// Limits of the HTTP layer.
@@ -78,6 +81,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/admin/violations", post(admin::report))
         .route("/v1/admin/violations/{id}/confirm", post(admin::confirm))
         .route("/v1/admin/violations/{id}/dismiss", post(admin::dismiss))
+        .route("/v1/core/updates", post(core::updates))
         // Webhook bodies are read under chat.max_webhook_bytes by the handlers themselves.
         .route(
             "/webhooks/facebook",

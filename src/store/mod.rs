@@ -9,6 +9,7 @@
 
 pub mod chat;
 mod chat_media;
+pub mod core_updates;
 pub mod mail;
 pub mod replies;
 pub mod sanctions;

@@ -90,6 +90,15 @@ pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// Writes chat changes (replies) inside a caller's transaction: for stores of other tables
+/// that queue a reply with their own row (core updates).
+pub(crate) async fn write_chat(
+    conn: &mut SqliteConnection,
+    changes: &super::chat::ChatChanges,
+) -> Result<(), StoreError> {
+    chat::write(conn, changes).await
+}
+
 fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -437,6 +446,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_mail.sql")),
     (5, include_str!("migrations/sqlite/0005_mail_replies.sql")),
     (6, include_str!("migrations/sqlite/0006_operators.sql")),
+    (8, include_str!("migrations/sqlite/0008_core_updates.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
