@@ -9,7 +9,6 @@
 //! for the command's output, not for a metrics backend.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -63,14 +62,10 @@ pub async fn report(
     Ok(by_agency.into_values().collect())
 }
 
-/// Agencies the gauge has shown, so that one whose count fell to none shows 0 rather than
-/// its last value.
-static SHOWN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-/// Recomputes the gauge at `now`.
-pub async fn refresh(store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+/// Recomputes the gauge at `now`. `shown` holds the agencies this refresher has shown, so
+/// that one whose count fell to none shows 0 rather than its last value.
+pub async fn refresh(store: &Store, now: DateTime<Utc>, shown: &mut BTreeSet<String>) -> Result<(), StoreError> {
     let current = report(store, now, None).await?;
-    let mut shown = SHOWN.lock().expect("not poisoned");
     let now_shown: BTreeSet<String> = current.iter().map(|a| a.agency.clone()).collect();
     for gone in shown.difference(&now_shown) {
         metrics::gauge!("hue_intake_interactions_overdue", "agency" => gone.clone()).set(0.0);
@@ -85,8 +80,9 @@ pub async fn refresh(store: &Store, now: DateTime<Utc>) -> Result<(), StoreError
 /// Refreshes the gauge every `interval` until `shutdown`; `offset` is added to the clock
 /// (drills and tests, like the relay's).
 pub async fn run(store: Store, interval: Duration, offset: chrono::Duration, shutdown: CancellationToken) {
+    let mut shown = BTreeSet::new();
     loop {
-        if let Err(e) = refresh(&store, Utc::now() + offset).await {
+        if let Err(e) = refresh(&store, Utc::now() + offset, &mut shown).await {
             tracing::warn!(error = %e, "Could not refresh the overdue interactions gauge; will retry.");
         }
         tokio::select! {

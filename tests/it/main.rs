@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod console;
 mod contracts;
+mod core_updates;
 mod crash;
 mod doubles;
 mod hotline;
