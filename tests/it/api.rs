@@ -306,7 +306,9 @@ async fn concurrent_reports_share_commits_and_all_arrive() {
 
 #[tokio::test]
 async fn when_the_store_cannot_commit_the_answer_is_503_and_nothing_acknowledged_is_lost() {
-    let mut server = Server::start_with(|c| c.store.max_database_bytes = Some(256 * 1024)).await;
+    // 320 KiB: the empty schema is ~56 pages of 4 KiB since core_updates (0008); the cap
+    // must leave room for some reports before it refuses.
+    let mut server = Server::start_with(|c| c.store.max_database_bytes = Some(320 * 1024)).await;
     let mut acknowledged = Vec::new();
     let mut refused = None;
     for i in 0..3000 {

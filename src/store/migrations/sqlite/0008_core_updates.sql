@@ -21,7 +21,7 @@ CREATE TABLE core_updates (
     reply_id         TEXT,                       -- the queued reply (replies.id), when relayed
     rating_requested INTEGER NOT NULL DEFAULT 0,
     answer           TEXT    NOT NULL            -- JSON of the first answer
-);
+) WITHOUT ROWID;                                 -- looked up by update_id: one b-tree, not two
 -- R10: "is there an update for this report at or after that interaction?"
 CREATE INDEX core_updates_by_report ON core_updates (tracking_code, at);
 
