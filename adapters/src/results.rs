@@ -66,11 +66,9 @@ pub fn parse_payload(text: &str) -> Option<(TrackingCode, Rating)> {
 /// text), a postback, or a Zalo button's payload arriving as the message's text.
 pub fn rating_of_event(event: &ChatEvent) -> Option<(TrackingCode, Rating)> {
     match &event.kind {
-        ChatKind::Message(m) => m
-            .quick_reply
-            .as_deref()
-            .and_then(parse_payload)
-            .or_else(|| m.text.as_deref().and_then(parse_payload)),
+        ChatKind::Message(m) => {
+            m.quick_reply.as_deref().and_then(parse_payload).or_else(|| m.text.as_deref().and_then(parse_payload))
+        }
         ChatKind::Postback { payload, .. } => parse_payload(payload),
         _ => None,
     }
@@ -83,11 +81,8 @@ pub fn rating_in_reply(text: &str) -> Option<Rating> {
     let first = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     // The answer is the first non-empty line; anything after it would be a signature.
     let folded = crate::text::fold_ascii(first).to_lowercase();
-    let words: String = folded
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let words: String =
+        folded.trim_matches(|c: char| !c.is_alphanumeric()).split_whitespace().collect::<Vec<_>>().join(" ");
     match words.as_str() {
         "1" | "hai long" => Some(Rating::Satisfied),
         "2" | "chap nhan duoc" | "chap nhan" => Some(Rating::Acceptable),
@@ -120,12 +115,8 @@ fn status_words(status: CoreStatus) -> &'static str {
 /// The words of a relayed result: the report's code, where it stands, the agency and the
 /// core's message as written (R9), and for a resolved report the rating question.
 pub fn result_text(code: &TrackingCode, status: CoreStatus, agency: &str, message: &str, ask: Ask) -> String {
-    let mut text = format!(
-        "Phản ánh {code} {}.\nĐơn vị xử lý: {}.\n{}",
-        status_words(status),
-        agency.trim(),
-        message.trim()
-    );
+    let mut text =
+        format!("Phản ánh {code} {}.\nĐơn vị xử lý: {}.\n{}", status_words(status), agency.trim(), message.trim());
     match ask {
         Ask::None => {}
         Ask::Buttons => text.push_str("\n\nBạn đánh giá kết quả xử lý thế nào? Chọn một mức bên dưới."),

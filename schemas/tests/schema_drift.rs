@@ -28,7 +28,11 @@ fn committed_core_update_schema_matches_the_types() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap();
-    assert!(committed == generated, "{} drifted from the types; run `UPDATE_SCHEMAS=1 cargo test -p hue-intake-schemas`", path.display());
+    assert!(
+        committed == generated,
+        "{} drifted from the types; run `UPDATE_SCHEMAS=1 cargo test -p hue-intake-schemas`",
+        path.display()
+    );
     // An unknown field is refused by the schema too, not only by the parser.
     let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();

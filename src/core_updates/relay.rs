@@ -92,11 +92,8 @@ pub async fn plan(
             .and_then(|plain| serde_json::from_slice(&plain).ok()),
         None => None,
     };
-    let email_known = identity
-        .email
-        .clone()
-        .or_else(|| identity.emails_in_text.first().cloned())
-        .filter(|a| a.contains('@'));
+    let email_known =
+        identity.email.clone().or_else(|| identity.emails_in_text.first().cloned()).filter(|a| a.contains('@'));
     let settings = &core.relay;
     let enabled = |c: Channel| settings.enabled.contains(&c);
 
@@ -228,12 +225,9 @@ pub async fn plan(
             reply.platform_message_id = Some(smtp::message_id(reply.id, &settings.message_id_domain));
             Ok(Plan { route, reason: fallback_reason, reply: Some(reply), rating_requested: resolved })
         }
-        Some(_) => Ok(Plan {
-            route: "none",
-            reason: Some("channel_not_configured"),
-            reply: None,
-            rating_requested: false,
-        }),
+        Some(_) => {
+            Ok(Plan { route: "none", reason: Some("channel_not_configured"), reply: None, rating_requested: false })
+        }
         None => Ok(Plan {
             route: "none",
             reason: Some(fallback_reason.unwrap_or("no_contact")),

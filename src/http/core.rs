@@ -55,9 +55,7 @@ pub async fn updates(State(app): State<AppState>, headers: HeaderMap, body: Byte
     let code = check(&update)?;
     match core_updates::accept(core, update, code, received_at, core.now()).await {
         Ok(answer) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
-        Err(Refused::UnknownReport) => {
-            Err(Problem::not_found("no report has this tracking code").at("/tracking_code"))
-        }
+        Err(Refused::UnknownReport) => Err(Problem::not_found("no report has this tracking code").at("/tracking_code")),
         Err(Refused::Conflict) => {
             Err(Problem::conflict("this update_id was used for a different update").at("/update_id"))
         }
@@ -70,7 +68,8 @@ pub async fn updates(State(app): State<AppState>, headers: HeaderMap, body: Byte
 
 /// Field checks the types cannot express; the pointer names the field, never its value.
 fn check(update: &CoreUpdate) -> Result<TrackingCode, Problem> {
-    let invalid = |pointer: &str, detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid-field", detail).at(pointer);
+    let invalid =
+        |pointer: &str, detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid-field", detail).at(pointer);
     let blank_or_long = |value: &str, max: usize| value.trim().is_empty() || value.chars().count() > max;
     if blank_or_long(&update.update_id, 200) {
         return Err(invalid("/update_id", "update_id must be 1 to 200 characters"));

@@ -93,7 +93,8 @@ impl Store {
         .await?;
         row.map(|row| {
             Ok(ReportRef {
-                record_id: Uuid::parse_str(row.get::<&str, _>(0)).map_err(|_| StoreError::Corrupt("record id".into()))?,
+                record_id: Uuid::parse_str(row.get::<&str, _>(0))
+                    .map_err(|_| StoreError::Corrupt("record id".into()))?,
                 tracking_code: row.get(1),
                 channel: Channel::from_str(row.get::<&str, _>(2)).map_err(StoreError::Corrupt)?,
                 reporter_ref: row.get(3),
@@ -185,7 +186,11 @@ impl Store {
 
     /// Stores an update and the reply relaying it, in one transaction, unless its
     /// `update_id` is already there (then nothing is written and the stored row is returned).
-    pub async fn put_core_update(&self, update: NewCoreUpdate, reply: Option<NewReply>) -> Result<PutUpdate, StoreError> {
+    pub async fn put_core_update(
+        &self,
+        update: NewCoreUpdate,
+        reply: Option<NewReply>,
+    ) -> Result<PutUpdate, StoreError> {
         let existing = Arc::new(Mutex::new(None));
         let found = existing.clone();
         self.write(Box::new(move |conn| {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{eventually, messenger, with_chat, zalo};
 use crate::common::{APP_TOKEN, Server, assert_valid_report, problem};
-use crate::doubles::{GRAPH_VERSION, Graph, Zalo, ZALO_SECRET, issued};
+use crate::doubles::{GRAPH_VERSION, Graph, ZALO_SECRET, Zalo, issued};
 use crate::mail_servers::{servers, unique_user, wait_for_messages};
 
 const CORE_TOKEN: &str = "core-token-0123456789abcdef";
@@ -138,8 +138,8 @@ async fn without_the_core_token_the_endpoint_refuses_and_unconfigured_it_is_not_
 async fn facebook_result_inside_24_hours_with_quick_replies_and_the_tap_becomes_a_rating() {
     let graph = Graph::start(PAGE_TOKEN).await;
     let mut server = Server::start_with(with_graph(&graph)).await;
-    let report = messenger_report(&mut server, "PSID-R", "m.r1", "Cây đổ chắn ngang đường Lê Lợi, xe không qua được")
-        .await;
+    let report =
+        messenger_report(&mut server, "PSID-R", "m.r1", "Cây đổ chắn ngang đường Lê Lợi, xe không qua được").await;
     let code = report["tracking_code"].as_str().unwrap().to_owned();
     eventually("the acknowledgement", || graph.messages().len() == 1).await;
 
@@ -253,8 +253,8 @@ async fn facebook_window_closed_and_no_email_is_not_relayed_but_counted_and_reco
 async fn an_update_repeated_returns_the_first_answer_and_relays_once() {
     let graph = Graph::start(PAGE_TOKEN).await;
     let mut server = Server::start_with(with_graph(&graph)).await;
-    let report = messenger_report(&mut server, "PSID-I", "m.i1", "Cây đổ chắn ngang đường Lê Lợi, xe không qua được")
-        .await;
+    let report =
+        messenger_report(&mut server, "PSID-I", "m.i1", "Cây đổ chắn ngang đường Lê Lợi, xe không qua được").await;
     let code = report["tracking_code"].as_str().unwrap().to_owned();
     eventually("the acknowledgement", || graph.messages().len() == 1).await;
     let body = update("core-once", &code, "received");
@@ -358,7 +358,7 @@ async fn email_result_in_the_report_thread_and_a_reply_with_2_becomes_a_rating()
         .expect("the result mail");
     let subject = result.1.subject.clone().unwrap();
     assert!(subject.starts_with(&format!("[{code}]")), "{subject}");
-    assert_eq!(result.1.in_reply_to, [first_id.clone()], "threaded on the report");
+    assert_eq!(result.1.in_reply_to, std::slice::from_ref(&first_id), "threaded on the report");
     assert!(result.1.body_text.contains("1 – Hài lòng") && result.1.body_text.contains("3 – Không hài lòng"));
     let ours = hue_intake_adapters::email::message_id_of(result.0).unwrap();
 
