@@ -376,7 +376,25 @@ async fn email_result_in_the_report_thread_and_a_reply_with_2_becomes_a_rating()
     assert_rating(&rating, &report, "email", "acceptable", &format!("Đánh giá {code}: Chấp nhận được"));
     assert_eq!(rating["sources"][0]["message_id"], format!("email:{reply_id}"));
 
-    // The same words in an answer to an ordinary acknowledgement stay an interaction (R10).
+    // The same words in an answer to the acknowledgement (not a rating request) stay an
+    // interaction (R10).
+    let ack = mails
+        .iter()
+        .find(|raw| !hue_intake_adapters::email::parse(raw).unwrap().body_text.contains("thông xe"))
+        .expect("the acknowledgement");
+    let ack_id = hue_intake_adapters::email::message_id_of(ack).unwrap();
+    let other = mail(
+        &format!("Re: {subject}"),
+        &format!("In-Reply-To: <{ack_id}>\r\nReferences: <{first_id}> <{ack_id}>\r\n"),
+        "1",
+        &format!("{}@citizen.test", uuid::Uuid::now_v7()),
+    );
+    ingest.ingest(&other, Utc::now()).await.unwrap();
+    server.delivered(3).await;
+    let interaction = server.sink_lines()[2].clone();
+    assert_eq!(interaction["kind"], "interaction");
+    assert_eq!(interaction["in_reply_to"], code.as_str());
+    assert_eq!(interaction["rating"], Value::Null);
     drop(ingest);
     server.stop().await;
 }
@@ -461,5 +479,31 @@ async fn interactions_unanswered_for_a_day_are_overdue_per_agency() {
     assert!(!text.contains(&codes[0]) && !text.contains(&interactions[0]), "no tracking codes in metrics");
     // The store closes with its last handle: the test's own goes first.
     drop(store);
-    server.stop().await;
+    let dir = server.stop().await;
+
+    // The command reads the same store, judging at the same time.
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[store]\ndata_dir = {:?}\n", dir.path().to_str().unwrap())).unwrap();
+    let at = later.to_rfc3339();
+    let run = |format: &'static str| {
+        let (config, at) = (config.clone(), at.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hue-intake"))
+                .args(["interactions", "overdue", "--at", &at, "--format", format, "--config"])
+                .arg(config)
+                .output()
+                .unwrap()
+        })
+    };
+    let json = run("json").await.unwrap();
+    assert!(json.status.success(), "{}", String::from_utf8_lossy(&json.stderr));
+    let doc: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["total"], 2);
+    assert_eq!(doc["agencies"][0]["agency"], "Công ty Môi trường và Công trình đô thị Huế");
+    assert_eq!(doc["agencies"][0]["interactions"], json!([interactions[0]]));
+    assert_eq!(doc["agencies"][1]["agency"], "unknown");
+    assert_eq!(doc["agencies"][1]["reports"], json!([codes[1]]));
+    let table = run("table").await.unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.starts_with("agency") && table.contains(&interactions[1]), "{table}");
 }
