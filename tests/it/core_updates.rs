@@ -507,3 +507,31 @@ async fn interactions_unanswered_for_a_day_are_overdue_per_agency() {
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.starts_with("agency") && table.contains(&interactions[1]), "{table}");
 }
+
+#[tokio::test]
+async fn zalo_after_48_hours_is_not_sent_on_zalo_and_without_email_not_relayed() {
+    let (access, refresh) = issued(0);
+    let double = Zalo::start(&access, &refresh).await;
+    let mut server = Server::start_with(|c| {
+        with_chat(c);
+        with_core(c);
+        c.zalo.app_secret_key = Some(ZALO_SECRET.into());
+        c.zalo.access_token = Some(access.clone());
+        c.zalo.refresh_token = Some(refresh.clone());
+        c.zalo.openapi_base_url = double.base.clone();
+        c.zalo.oauth_base_url = double.base.clone();
+        // Three days on: past the free 48 h reply window (channels.md §2.8).
+        c.core.clock_offset_secs = 3 * 24 * 3600;
+    })
+    .await;
+    let text = zalo("user_send_text", "ZU-C", "zc-1", json!({"text": "Ngập sâu đường Hùng Vương, phường Phú Hội"}));
+    assert_eq!(server.post_zalo(&text).await.status(), 200);
+    server.delivered(1).await;
+    let code = server.sink_lines()[0]["tracking_code"].as_str().unwrap().to_owned();
+    eventually("the acknowledgement", || double.messages().len() == 1).await;
+    let answer = server.relay(&update("core-zalo-late", &code, "resolved")).await;
+    assert_eq!(answer["relay"], json!({"route": "none", "reason": "zalo_window_closed"}));
+    server.stop().await;
+    assert_eq!(double.messages().len(), 1, "no proactive (paid) Zalo message");
+    assert!(double.problems().is_empty(), "{:?}", double.problems());
+}
