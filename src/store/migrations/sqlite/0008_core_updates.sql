@@ -25,6 +25,8 @@ CREATE TABLE core_updates (
 -- R10: "is there an update for this report at or after that interaction?"
 CREATE INDEX core_updates_by_report ON core_updates (tracking_code, at);
 
+-- replies.purpose gains `result` (a core update relayed) and `rating_request` (a resolved
+-- result asking for the R9 rating: an e-mail answer to it is read as a rating).
 -- How a reply is sent beyond its text: Messenger's messaging type and tag, quick replies or
 -- Zalo buttons (JSON ReplyOptions; NULL for a plain reply as before).
 ALTER TABLE replies ADD COLUMN options TEXT;
