@@ -179,8 +179,13 @@ fn main() {
         // Drive an already running server (its token and chat secrets must be the bench's) and
         // stop.
         for scenario in scenarios {
-            let r =
-                runtime.block_on(load(&[target.clone()], scenario, scenario.durable_status(), connections, duration));
+            let r = runtime.block_on(load(
+                std::slice::from_ref(target),
+                scenario,
+                scenario.durable_status(),
+                connections,
+                duration,
+            ));
             println!(
                 "{target} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
                 scenario.name(),
@@ -211,8 +216,13 @@ fn main() {
 
         let dir = tempfile::tempdir().unwrap();
         let (mut durable_child, durable_addr) = spawn_durable(dir.path());
-        let durable =
-            runtime.block_on(load(&[durable_addr.clone()], scenario, scenario.durable_status(), connections, duration));
+        let durable = runtime.block_on(load(
+            std::slice::from_ref(&durable_addr),
+            scenario,
+            scenario.durable_status(),
+            connections,
+            duration,
+        ));
         let durable_rss = peak_rss_kib(durable_child.id());
         let metrics = runtime.block_on(async {
             reqwest::get(format!("http://{durable_addr}/metrics")).await.unwrap().text().await.unwrap()

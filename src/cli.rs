@@ -128,6 +128,14 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Interactions (follow-ups on reports) and the case system's answers to them (R10).
+    Interactions {
+        #[command(subcommand)]
+        command: InteractionsCommand,
+        /// TOML config file (its store.data_dir is the store read).
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the canonical report (hue-intake.report.v1).
     Schema,
     /// Facebook Page checks against the Graph API, with the configured Page access token.
@@ -153,6 +161,62 @@ pub enum OperatorsCommand {
 }
 
 /// Runs `operators`: one line per result on `out`; a revoke of an unknown or already revoked
+/// `hue-intake interactions …`.
+#[derive(Debug, Subcommand)]
+pub enum InteractionsCommand {
+    /// R10: interactions the case system has not answered within 1 day (no core update for
+    /// the report at or after the interaction), per handling agency, with their tracking codes.
+    Overdue {
+        /// Only interactions received at or after this time (RFC 3339).
+        #[arg(long, value_name = "TIME")]
+        since: Option<DateTime<Utc>>,
+        /// The time to judge at (RFC 3339); default now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OverdueFormat,
+    },
+}
+
+/// Output of `interactions overdue`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OverdueFormat {
+    /// One line per agency: name, count, the interactions' tracking codes.
+    Table,
+    /// One JSON document: `{"at", "since", "total", "agencies": [{agency, count, interactions, reports}]}`.
+    Json,
+}
+
+/// Runs an interactions command on the configured store (read only).
+pub async fn interactions(command: InteractionsCommand, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = Store::open_sqlite(
+        &config.store.data_dir,
+        Options { group_commit_max_batch: config.store.group_commit_max_batch, max_database_bytes: None },
+    )
+    .await
+    .context("opening the store")?;
+    let result = async {
+        match command {
+            InteractionsCommand::Overdue { since, at, format } => {
+                let at = at.unwrap_or_else(Utc::now);
+                let agencies = crate::core_updates::overdue::report(&store, at, since).await?;
+                match format {
+                    OverdueFormat::Table => write!(out, "{}", crate::core_updates::overdue::table(&agencies))?,
+                    OverdueFormat::Json => {
+                        let total: usize = agencies.iter().map(|a| a.count).sum();
+                        let doc = serde_json::json!({ "at": at, "since": since, "total": total, "agencies": agencies });
+                        writeln!(out, "{doc}")?;
+                    }
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 /// operator is a usage error (exit 2).
 pub async fn operators(config: &Config, command: OperatorsCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.store.data_dir)

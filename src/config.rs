@@ -41,6 +41,8 @@ pub struct Config {
     pub facebook: Facebook,
     pub zalo: Zalo,
     pub mail: Mail,
+    /// The case system's results endpoint (issue 7 item 5).
+    pub core: Core,
     #[serde(default)]
     pub clients: BTreeMap<String, Client>,
     /// Staff and the case system on the admin API (R12 sanctions).
@@ -363,6 +365,19 @@ impl Mail {
     }
 }
 
+/// `[core]`: the case system posting results back (`POST /v1/core/updates`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Core {
+    /// The core's bearer token; `None`: the endpoint is not enabled (404).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Seconds between recomputations of the R10 overdue gauge.
+    pub overdue_refresh_secs: u64,
+    /// Added to the clock when judging reply windows (drills and tests; 0 in production).
+    pub clock_offset_secs: i64,
+}
+
 /// How a mail connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -460,6 +475,14 @@ impl Config {
             // One token, one identity: a client token must never also open the admin API.
             if self.clients.values().any(|c| c.token == member.token) {
                 anyhow::bail!("staff.{name}.token is also a client's token; give staff their own");
+            }
+        }
+        if let Some(token) = &self.core.token {
+            if token.len() < 16 {
+                anyhow::bail!("core.token must be at least 16 characters");
+            }
+            if self.clients.values().any(|c| &c.token == token) || self.staff.values().any(|m| &m.token == token) {
+                anyhow::bail!("core.token is also a client's or staff token; give the core its own");
             }
         }
         self.mail.validate()?;

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod core_updates;
 pub mod deliver;
 pub mod hotline;
 pub mod http;
@@ -172,7 +173,26 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
     });
 
+    core_updates::describe();
+    let core = core_updates::Core {
+        store: store.clone(),
+        sealer: sealer.clone(),
+        token_digest: config.core.token.as_deref().map(http::auth::digest),
+        relay: Arc::new(core_updates::relay::Settings {
+            enabled: relay_channels(&config),
+            message_id_domain: config.mail.message_id_domain.clone(),
+            reporter_key: sealer.reporter_key().to_vec(),
+        }),
+        clock_offset: chrono::Duration::seconds(config.core.clock_offset_secs),
+    };
+    let overdue = tokio::spawn(core_updates::overdue::run(
+        store.clone(),
+        Duration::from_secs(config.core.overdue_refresh_secs.max(1)),
+        core.clock_offset,
+        deliver_stop.clone(),
+    ));
     let state = AppState {
+        core,
         store: store.clone(),
         sealer,
         decoder,
@@ -219,6 +239,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             let _ = deliverer.await;
         }
         let _ = upkeep.await;
+        let _ = overdue.await;
         store.close().await;
         tracing::info!("Shut down cleanly.");
         served
@@ -227,6 +248,21 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 }
 
 /// The decoder of a configuration: geography, R2 window and the reporter-ref key.
+/// The channels the reply worker sends on, as [`chat::send::Sender::from_config`] decides.
+fn relay_channels(config: &Config) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    if config.facebook.page_access_token.as_deref().is_some_and(|t| !t.is_empty()) {
+        channels.push(Channel::Facebook);
+    }
+    if config.zalo.access_token.is_some() || config.zalo.refresh_token.is_some() {
+        channels.push(Channel::Zalo);
+    }
+    if config.mail.smtp_enabled() {
+        channels.push(Channel::Email);
+    }
+    channels
+}
+
 pub fn decoder(config: &Config, sealer: &Sealer) -> anyhow::Result<Decoder> {
     let geo = match &config.geo.boundaries {
         Some(path) => {

@@ -41,6 +41,14 @@ fn main() -> ExitCode {
             std::io::Write::flush(&mut out)?;
             Ok(())
         }),
+        Command::Interactions { command, config } => Config::load(config.as_deref()).and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            runtime.block_on(hue_intake::cli::interactions(command, &config, &mut out))?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }),
         Command::Operators { command, config } => Config::load(config.as_deref()).and_then(|config| {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let stdout = std::io::stdout();

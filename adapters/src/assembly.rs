@@ -87,6 +87,11 @@ pub fn tracking_code_in(text: &str) -> Option<TrackingCode> {
 /// (the service looks the quote up); `known_code` says whether a code written in the text is
 /// a report one can answer (offline, every well-formed code is taken).
 pub fn route(event: &ChatEvent, quoted: Option<TrackingCode>, known_code: impl Fn(&TrackingCode) -> bool) -> Route {
+    // A tap on one of our rating buttons (R9) names its report: a rating of it, whether it
+    // came as a quick reply, a postback or a Zalo button's text.
+    if let Some((code, _)) = crate::results::rating_of_event(event).filter(|(c, _)| known_code(c)) {
+        return Route::Interaction(code);
+    }
     let message = match &event.kind {
         ChatKind::Message(m) => m,
         ChatKind::Comment { verb: CommentVerb::Remove, .. } => return Route::CommentRemove,
@@ -150,6 +155,9 @@ fn fold(parts: &[Part]) -> Folded {
             folded.sender_name.clone_from(&event.sender_name);
         }
         match &event.kind {
+            // A rating tap's text is the button's title or our payload, not the citizen's
+            // words: the record carries the rating instead (R9).
+            ChatKind::Message(_) if crate::results::rating_of_event(event).is_some() => {}
             ChatKind::Message(m) | ChatKind::Comment { message: m, verb: CommentVerb::Add, .. } => {
                 fold_message(&mut folded, &event.message_id, m);
             }
@@ -305,11 +313,19 @@ pub fn to_record(
         rating: None,
         media: Vec::new(),
     };
+    // The last rating tap on this report among the parts makes the record a rating (R9).
+    let rating = parts
+        .iter()
+        .filter_map(|p| crate::results::rating_of_event(&p.event))
+        .filter(|(code, _)| Some(code) == in_reply_to.as_ref())
+        .map(|(_, rating)| rating)
+        .next_back();
+    let body = ReportBody { rating, ..body };
     let checked = Checked { body, in_reply_to };
     let mut normalized = app::normalize(&checked, media, ctx);
     let report = &mut normalized.report;
     report.sources = parts.iter().map(Part::source).collect();
-    if report.description.is_empty() {
+    if report.description.is_empty() && report.rating.is_none() {
         report.title = untitled(ctx.channel, report);
     }
     normalized

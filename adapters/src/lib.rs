@@ -25,6 +25,7 @@ pub mod media;
 pub mod phone;
 pub mod pii;
 pub mod replies;
+pub mod results;
 pub mod scope;
 pub mod text;
 pub mod triage;

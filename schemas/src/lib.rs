@@ -9,11 +9,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod core;
 pub mod inbound;
 pub mod reply;
 pub mod report;
 pub mod tracking;
 
+pub use core::{CoreStatus, CoreUpdate};
 pub use inbound::{CallBody, InboundLocation, InboundMedia, InboundReporter, ReportBody};
 pub use reply::Reply;
 pub use report::*;
@@ -46,3 +48,11 @@ fn require_every_property(node: &mut serde_json::Value) {
 
 /// The committed copy of the schema, for tests and for `hue-intake schema`.
 pub const REPORT_SCHEMA_JSON: &str = include_str!("../json/report.v1.schema.json");
+
+/// The JSON Schema of `POST /v1/core/updates` (Draft 2020-12), generated from [`CoreUpdate`].
+pub fn core_update_json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(core::CoreUpdate)).expect("a generated schema is always valid JSON")
+}
+
+/// The committed copy of the core update schema.
+pub const CORE_UPDATE_SCHEMA_JSON: &str = include_str!("../json/core_update.v1.schema.json");

@@ -20,6 +20,34 @@ fn committed_report_schema_matches_the_types() {
 }
 
 #[test]
+fn committed_core_update_schema_matches_the_types() {
+    let generated = serde_json::to_string_pretty(&hue_intake_schemas::core_update_json_schema()).unwrap() + "\n";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("json/core_update.v1.schema.json");
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        committed == generated,
+        "{} drifted from the types; run `UPDATE_SCHEMAS=1 cargo test -p hue-intake-schemas`",
+        path.display()
+    );
+    // An unknown field is refused by the schema too, not only by the parser.
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let good = serde_json::json!({"update_id": "u1", "tracking_code": "HUE-7KQ4-M2XD", "status": "resolved",
+        "agency": "UBND phường Thuận Hóa", "message": "Đã xử lý.", "at": "2026-11-29T10:35:00+07:00"});
+    assert!(validator.is_valid(&good));
+    let mut bad = good.clone();
+    bad["citizen_phone"] = "x".into();
+    assert!(!validator.is_valid(&bad));
+    bad = good;
+    bad["status"] = "closed".into();
+    assert!(!validator.is_valid(&bad));
+}
+
+#[test]
 fn the_spec_example_validates_against_the_schema() {
     // SPEC §1's example, with the elisions filled in.
     let example = serde_json::json!({

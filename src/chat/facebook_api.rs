@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::send::{Failure, Fault};
+use crate::store::chat::{Messaging, ReplyOptions};
 
 /// Longest text in one message: Messenger takes fewer than 2000 characters.
 pub const MAX_TEXT_CHARS: usize = 1999;
@@ -81,16 +82,42 @@ impl GraphApi {
     /// The Page token goes in the `Authorization: Bearer` header, not in the `access_token`
     /// query parameter the Graph docs show: URLs end up in proxy logs, error messages and
     /// traces (reqwest's own errors print the URL), headers do not.
-    pub async fn send(&self, to: FacebookTo<'_>, text: &str, reply_id: Uuid) -> Result<String, Failure> {
+    ///
+    /// `options` choose the messaging type (`RESPONSE`, `UPDATE`, or `MESSAGE_TAG` with the
+    /// `HUMAN_AGENT` tag outside the 24 h window) and add quick replies (a rating request,
+    /// R9); a private reply to a comment takes neither.
+    pub async fn send(
+        &self,
+        to: FacebookTo<'_>,
+        text: &str,
+        reply_id: Uuid,
+        options: &ReplyOptions,
+    ) -> Result<String, Failure> {
         let text = super::send::fit(text, MAX_TEXT_CHARS);
         let body = match to {
             // metadata comes back in the message_echoes webhook: the pipeline settles a reply
             // left uncertain by a crash with it (Store::confirm_echo).
-            FacebookTo::User(psid) => json!({
-                "recipient": { "id": psid },
-                "messaging_type": "RESPONSE",
-                "message": { "text": text, "metadata": format!("hue-intake:{reply_id}") },
-            }),
+            FacebookTo::User(psid) => {
+                let mut message = json!({ "text": text, "metadata": format!("hue-intake:{reply_id}") });
+                if !options.choices.is_empty() {
+                    // Titles are at most 20 characters, payloads 1000 (ours are ~35).
+                    message["quick_replies"] = options
+                        .choices
+                        .iter()
+                        .map(|c| json!({ "content_type": "text", "title": c.title, "payload": c.payload }))
+                        .collect();
+                }
+                let mut body = json!({ "recipient": { "id": psid }, "message": message });
+                match options.messaging.unwrap_or(Messaging::Response) {
+                    Messaging::Response => body["messaging_type"] = json!("RESPONSE"),
+                    Messaging::Update => body["messaging_type"] = json!("UPDATE"),
+                    Messaging::HumanAgent => {
+                        body["messaging_type"] = json!("MESSAGE_TAG");
+                        body["tag"] = json!("HUMAN_AGENT");
+                    }
+                }
+                body
+            }
             // A private reply: the recipient is the comment; no messaging_type (no window).
             FacebookTo::Comment(comment_id) => json!({
                 "recipient": { "comment_id": comment_id },

@@ -24,7 +24,6 @@ use std::time::Duration;
 use chrono::Utc;
 use hue_intake_schemas::Channel;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use super::facebook_api::{FacebookTo, GraphApi};
 use super::health::ChannelHealth;
@@ -250,7 +249,7 @@ impl Sender {
         if !self.store.reply_sending(reply.id).await? {
             return Ok(());
         }
-        match self.deliver(&recipient, &reply.text, reply.id).await {
+        match self.deliver(&recipient, reply).await {
             Ok(message_id) => {
                 let now = Utc::now();
                 self.store.reply_sent(reply.id, &message_id, now).await?;
@@ -305,11 +304,12 @@ impl Sender {
         if fits { Ok(recipient) } else { Err("the recipient is not on the reply's channel") }
     }
 
-    async fn deliver(&self, recipient: &Recipient, text: &str, id: Uuid) -> Result<String, Failure> {
+    async fn deliver(&self, recipient: &Recipient, reply: &DueReply) -> Result<String, Failure> {
+        let (text, id, options) = (reply.text.as_str(), reply.id, &reply.options);
         match recipient {
-            Recipient::FacebookUser { psid } => self.graph()?.send(FacebookTo::User(psid), text, id).await,
+            Recipient::FacebookUser { psid } => self.graph()?.send(FacebookTo::User(psid), text, id, options).await,
             Recipient::FacebookComment { comment_id } => {
-                self.graph()?.send(FacebookTo::Comment(comment_id), text, id).await
+                self.graph()?.send(FacebookTo::Comment(comment_id), text, id, &Default::default()).await
             }
             Recipient::Email { address, subject, in_reply_to, references } => {
                 let smtp = self.email.as_ref().ok_or_else(|| Failure::new(Fault::Auth, "SMTP is not configured"))?;
@@ -326,13 +326,13 @@ impl Sender {
             Recipient::ZaloUser { user_id, quote } => {
                 let zalo = self.zalo.as_ref().ok_or_else(|| Failure::new(Fault::Auth, "Zalo is not configured"))?;
                 let token = zalo.tokens.access_token().await?;
-                match zalo.api.send(&token, user_id, quote.as_deref(), text).await {
+                match zalo.api.send(&token, user_id, quote.as_deref(), text, &options.choices).await {
                     Ok(id) => Ok(id),
                     Err(zalo_api::SendError::Other(failure)) => Err(failure),
                     // Expired: renew and try once more, at once.
                     Err(zalo_api::SendError::Expired) => {
                         let fresh = zalo.tokens.renew_after_expiry(&token).await?;
-                        match zalo.api.send(&fresh, user_id, quote.as_deref(), text).await {
+                        match zalo.api.send(&fresh, user_id, quote.as_deref(), text, &options.choices).await {
                             Ok(id) => Ok(id),
                             Err(zalo_api::SendError::Other(failure)) => Err(failure),
                             Err(zalo_api::SendError::Expired) => Err(Failure::new(

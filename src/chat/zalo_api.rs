@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::send::{Failure, Fault};
+use crate::store::chat::Choice;
 
 /// Zalo's "access token expired" error: renew and try again once.
 pub const TOKEN_EXPIRED: i64 = -216;
@@ -63,16 +64,30 @@ impl ZaloApi {
     /// counts an OA message carrying the user's message id as a reply (8 free within 48 h of
     /// the user's message) rather than a paid proactive message (reference/channels.md §2.8;
     /// the exact field is not confirmed by Zalo's docs).
+    ///
+    /// `choices` become buttons of type `oa.query.hide` under the text: a tap sends the
+    /// button's payload back to the OA as the user's text message (`user_send_text`), which
+    /// the pipeline reads as a rating (R9). The shape (`attachment.type = "template"`,
+    /// `payload.buttons[] = {title, type, payload}`) is the OA API v3 button message as
+    /// integrators document it; channels.md §2.7 does not list it, so it is to verify live.
     pub async fn send(
         &self,
         access_token: &str,
         user_id: &str,
         quote: Option<&str>,
         text: &str,
+        choices: &[Choice],
     ) -> Result<String, SendError> {
         let mut message = json!({ "text": super::send::fit(text, MAX_TEXT_CHARS) });
         if let Some(quote) = quote {
             message["quote_message_id"] = json!(quote);
+        }
+        if !choices.is_empty() {
+            let buttons: Vec<Value> = choices
+                .iter()
+                .map(|c| json!({ "title": c.title, "type": "oa.query.hide", "payload": c.payload }))
+                .collect();
+            message["attachment"] = json!({ "type": "template", "payload": { "buttons": buttons } });
         }
         let body = json!({ "recipient": { "user_id": user_id }, "message": message });
         let response = self

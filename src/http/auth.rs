@@ -71,7 +71,7 @@ impl Staff {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
+pub fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| Problem::unauthorized("send Authorization: Bearer <token>"))?;
@@ -83,6 +83,6 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
         .ok_or_else(|| Problem::unauthorized("the Authorization header must be Bearer <token>"))
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod console;
+pub mod core;
 pub mod health;
 pub mod hotline;
 pub mod media;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub webhooks: Arc<webhooks::Webhooks>,
     /// Signs and checks links to report media (`server.public_url` set).
     pub media_links: Option<crate::deliver::MediaLinks>,
+    /// Results back from the case system (its token, the relay's settings).
+    pub core: crate::core_updates::Core,
 }
 
 /// Limits of the HTTP layer.
@@ -82,6 +85,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/admin/violations", post(admin::report))
         .route("/v1/admin/violations/{id}/confirm", post(admin::confirm))
         .route("/v1/admin/violations/{id}/dismiss", post(admin::dismiss))
+        .route("/v1/core/updates", post(core::updates))
         // Webhook bodies are read under chat.max_webhook_bytes by the handlers themselves.
         .route(
             "/webhooks/facebook",

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, health, hotline, problem, reports, webhooks};
+use super::{admin, core, health, hotline, problem, reports, webhooks};
 use crate::store::sanctions;
 
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::store::sanctions;
         admin::confirm,
         admin::dismiss,
         admin::lift,
+        core::updates,
         webhooks::facebook_handshake,
         webhooks::facebook_event,
         webhooks::zalo_event,
@@ -55,11 +56,16 @@ use crate::store::sanctions;
         sanctions::SanctionChange,
         sanctions::SanctionEvent,
         sanctions::ViolationEntry,
+        hue_intake_schemas::CoreUpdate,
+        hue_intake_schemas::CoreStatus,
+        crate::core_updates::UpdateAnswer,
+        crate::core_updates::RelayAnswer,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "reports", description = "Reports, interactions and ratings from first-party clients"),
         (name = "sanctions", description = "R12 sanctions: staff and the case system (admin tokens)"),
+        (name = "core", description = "Results back from the case system, relayed to the reporter (R9, R10)"),
         (name = "webhooks", description = "Facebook Page and Zalo OA webhooks, signed by the platforms"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -79,6 +85,15 @@ impl Modify for BearerAuth {
                     .description(Some(
                         "A client's token from [clients.NAME] in the config; it fixes the client's channel.",
                     ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "core",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The case system's token from [core] token in the config."))
                     .build(),
             ),
         );

@@ -178,12 +178,14 @@ impl Pipeline {
         {
             quoted = TrackingCode::parse(&code).ok();
         }
-        let written = message.and_then(|m| m.text.as_deref()).and_then(assembly::tracking_code_in);
+        // A rating tap names its report in the payload (R9); else a code written in the text.
+        let rated = hue_intake_adapters::results::rating_of_event(event).map(|(code, _)| code);
+        let written = rated.or_else(|| message.and_then(|m| m.text.as_deref()).and_then(assembly::tracking_code_in));
         let known = match &written {
             Some(code) => self.store.is_report(&code.to_string()).await?,
             None => false,
         };
-        Ok(assembly::route(event, quoted, |_| known))
+        Ok(assembly::route(event, quoted, |c| known && Some(c) == written.as_ref()))
     }
 
     /// The keyed hash that finds a sender's draft; an interaction's draft is also keyed by
@@ -465,6 +467,7 @@ impl Pipeline {
             next_attempt_at: Utc::now(),
             recipient_key: None,
             platform_message_id: None,
+            options: None,
         }
     }
 }

@@ -102,7 +102,8 @@ impl Pipeline {
             tracking_code,
             standing,
         });
-        let normalized = record::to_record(&mail, in_reply_to, media, &ctx);
+        let rating = self.rating_answer(&mail, in_reply_to.as_ref()).await?;
+        let normalized = record::to_record_rated(&mail, in_reply_to, rating, media, &ctx);
         let text = replies::compose(&normalized.report, &standing, self.decoder.rules.zone).text;
         let code = normalized.report.tracking_code.clone();
         self.queue_mail_reply(&mail, message, Some((record_id, code)), text, "ack", batch, processed).await?;
@@ -137,6 +138,27 @@ impl Pipeline {
             metrics::counter!("hue_intake_mail_foreign_codes_total").increment(1);
             Ok(None)
         }
+    }
+
+    /// R9: a mail answering one of our rating requests about `report` whose new words are
+    /// only 1, 2, 3 or a level's name is a rating of that report.
+    async fn rating_answer(
+        &self,
+        mail: &Email,
+        report: Option<&TrackingCode>,
+    ) -> Result<Option<hue_intake_schemas::Rating>, StoreError> {
+        let Some(report) = report else { return Ok(None) };
+        let Some(rating) = hue_intake_adapters::results::rating_in_reply(&record::new_text(mail)) else {
+            return Ok(None);
+        };
+        for parent in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
+            if let Some(code) = self.store.rating_request_code(parent).await?
+                && code == report.to_string()
+            {
+                return Ok(Some(rating));
+            }
+        }
+        Ok(None)
     }
 
     /// The report a tracking code stands for: itself, or the report an interaction answers.

@@ -221,6 +221,7 @@ both_backends! {
             next_attempt_at: opened,
             recipient_key: Some("recipient-key".to_owned()),
             platform_message_id: None,
+            options: None,
         };
         let chat = ChatChanges {
             events: vec![NewChatEvent {
@@ -332,6 +333,65 @@ both_backends! {
         assert!(!store.try_lease("pipeline", "a", Duration::from_secs(60)).await.unwrap());
         store.release_lease("pipeline", "b").await.unwrap();
         assert!(store.try_lease("pipeline", "a", Duration::from_secs(60)).await.unwrap());
+        store.close().await;
+    }
+
+    async fn core_updates_are_kept_once_and_r10_finds_interactions_left_unanswered(backend) {
+        use crate::store::core_updates::{NewCoreUpdate, PutUpdate};
+        let (_place, store) = open(backend).await;
+        let report = allocation();
+        let mut interaction = record_of(&allocation(), None);
+        interaction.kind = Kind::Interaction;
+        interaction.in_reply_to = Some(report.tracking_code.clone());
+        interaction.received_at = at("2026-03-02T02:00:00Z");
+        interaction.body = serde_json::json!({
+            "sources": [{ "message_id": "app:late", "received_at": "2026-03-02T02:00:00Z", "raw_sha256": "00" }]
+        })
+        .to_string();
+        let mut first = record_of(&report, None);
+        first.body = serde_json::json!({
+            "sources": [{ "message_id": "app:first", "received_at": "2026-03-01T02:00:00Z", "raw_sha256": "00" }]
+        })
+        .to_string();
+        let batch = Processed { records: vec![first, interaction.clone()], ..Processed::default() };
+        store.commit_processed(batch).await.unwrap();
+        let found = store.report_ref(&report.tracking_code).await.unwrap().expect("the report");
+        assert_eq!((found.record_id, found.channel, found.identity_sealed), (report.record_id, Channel::App, vec![1, 2, 3]));
+        assert!(store.report_ref(&interaction.tracking_code).await.unwrap().is_none(), "only reports");
+        let last = store.last_message_from("rp_backend", Channel::App).await.unwrap();
+        assert_eq!(last, Some((at("2026-03-02T02:00:00Z"), "late".to_owned())));
+
+        // A day and more later, nothing answered it: overdue, agency unknown.
+        let later = at("2026-03-03T03:00:00Z");
+        let open = store.unanswered_interactions(later, None).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!((open[0].in_reply_to.as_str(), open[0].agency.as_deref()), (report.tracking_code.as_str(), None));
+
+        let update = |id: &str, at_: &str| NewCoreUpdate {
+            update_id: id.to_owned(),
+            fingerprint: format!("fp-{id}"),
+            tracking_code: report.tracking_code.clone(),
+            record_id: report.record_id,
+            status: "in_progress".to_owned(),
+            agency: "Phường Thuận Hóa".to_owned(),
+            message: "Đã tiếp nhận.".to_owned(),
+            at: at(at_),
+            received_at: at(at_),
+            relay: "none".to_owned(),
+            relay_reason: Some("no_contact".to_owned()),
+            rating_requested: false,
+            answer: format!("{{\"update_id\":\"{id}\"}}"),
+        };
+        // An update older than the interaction does not answer it, but names the agency.
+        assert_eq!(store.put_core_update(update("u-1", "2026-03-01T05:00:00Z"), None).await.unwrap(), PutUpdate::Stored);
+        let open = store.unanswered_interactions(later, None).await.unwrap();
+        assert_eq!(open[0].agency.as_deref(), Some("Phường Thuận Hóa"));
+        match store.put_core_update(update("u-1", "2026-03-01T05:00:00Z"), None).await.unwrap() {
+            PutUpdate::Existing(stored) => assert_eq!(stored.fingerprint, "fp-u-1"),
+            PutUpdate::Stored => panic!("an update_id is stored once"),
+        }
+        store.put_core_update(update("u-2", "2026-03-02T09:00:00Z"), None).await.unwrap();
+        assert!(store.unanswered_interactions(later, None).await.unwrap().is_empty(), "answered after it");
         store.close().await;
     }
 }

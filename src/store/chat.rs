@@ -114,6 +114,10 @@ pub enum ReplyPurpose {
     Acknowledgement,
     /// A question for missing items while a draft is open.
     Question,
+    /// A result from the case system relayed to the reporter (R9).
+    Result,
+    /// A `resolved` result with the rating question (R9): an answer to it is a rating.
+    RatingRequest,
 }
 
 impl ReplyPurpose {
@@ -121,8 +125,40 @@ impl ReplyPurpose {
         match self {
             ReplyPurpose::Acknowledgement => "acknowledgement",
             ReplyPurpose::Question => "question",
+            ReplyPurpose::Result => "result",
+            ReplyPurpose::RatingRequest => "rating_request",
         }
     }
+}
+
+/// How a Messenger message goes out (reference/channels.md §1.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Messaging {
+    /// `RESPONSE`: an answer inside the 24 h window (acknowledgements, questions).
+    Response,
+    /// `UPDATE`: a message of our own inside the 24 h window (a result from the core).
+    Update,
+    /// `MESSAGE_TAG` with `HUMAN_AGENT`: up to 7 days after the citizen's last message.
+    HumanAgent,
+}
+
+/// One button of a rating request: its title and the payload that comes back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    pub title: String,
+    pub payload: String,
+}
+
+/// What a reply carries beyond its text (none of it personal data: stored in clear).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyOptions {
+    /// Messenger only; `None` is `RESPONSE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging: Option<Messaging>,
+    /// Facebook quick replies / Zalo buttons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
 }
 
 /// Who gets a reply, on which surface. Personal data: sealed in the store.
@@ -162,6 +198,8 @@ pub struct NewReply {
     /// Our id of the message, when we choose it before sending (e-mail's Message-ID): a reply
     /// to it or a bounce of it finds this row.
     pub platform_message_id: Option<String>,
+    /// Messaging type, quick replies, buttons; `None` for a plain text.
+    pub options: Option<ReplyOptions>,
 }
 
 /// Everything chat-related the pipeline commits with a batch.
@@ -184,4 +222,14 @@ impl ChatChanges {
             && self.replies.is_empty()
             && self.bounced.is_empty()
     }
+}
+
+/// Writes chat changes (replies) inside a caller's transaction, on either backend's
+/// connection: for stores of other tables that queue a reply with their own row (core
+/// updates), written once for both.
+pub(crate) trait ChatRows {
+    fn write_chat(
+        &mut self,
+        changes: &ChatChanges,
+    ) -> impl std::future::Future<Output = Result<(), super::StoreError>> + Send;
 }

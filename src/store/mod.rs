@@ -49,6 +49,7 @@ macro_rules! write_fn {
 mod backend_tests;
 pub mod chat;
 mod chat_media;
+pub mod core_updates;
 mod lease;
 pub mod mail;
 #[cfg(test)]

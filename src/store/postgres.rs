@@ -27,6 +27,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 mod chat;
+
+impl super::chat::ChatRows for PgConnection {
+    async fn write_chat(&mut self, changes: &super::chat::ChatChanges) -> Result<(), StoreError> {
+        chat::write(self, changes).await
+    }
+}
 mod outbox;
 mod sanctions;
 
@@ -396,6 +402,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/postgres/0006_operators.sql")),
     (7, include_str!("migrations/postgres/0007_outbox_per_sink.sql")),
     (8, include_str!("migrations/postgres/0008_leases.sql")),
+    (9, include_str!("migrations/postgres/0009_core_updates.sql")),
 ];
 
 /// Any fixed number: the key of the advisory lock under which instances starting together

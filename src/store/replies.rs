@@ -34,6 +34,8 @@ pub struct DueReply {
     /// Attempts already made.
     pub attempts: u32,
     pub created_at: DateTime<Utc>,
+    /// Messaging type, quick replies, buttons (results from the core, R9).
+    pub options: super::chat::ReplyOptions,
 }
 
 /// Where a reply stands (for operators and tests; no text, no recipient).
@@ -98,10 +100,10 @@ impl Store {
         }
         let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
         on_backend!(self,
-            sqlite: "SELECT id, channel, recipient_sealed, text, attempts, created_at FROM replies INDEXED BY replies_due \
+            sqlite: "SELECT id, channel, recipient_sealed, text, attempts, created_at, options FROM replies INDEXED BY replies_due \
                      WHERE state = 'pending' AND next_attempt_at <= ?1 AND channel IN (SELECT value FROM json_each(?2)) \
                      ORDER BY next_attempt_at, created_at LIMIT ?3",
-            postgres: "SELECT id, channel, recipient_sealed, text, attempts, created_at FROM replies \
+            postgres: "SELECT id, channel, recipient_sealed, text, attempts, created_at, options FROM replies \
                        WHERE state = 'pending' AND next_attempt_at <= $1 \
                        AND channel IN (SELECT value FROM json_array_elements_text($2::json)) \
                        ORDER BY next_attempt_at, created_at LIMIT $3",
@@ -122,6 +124,12 @@ impl Store {
                             text: row.get(3),
                             attempts: attempts(row.get(4))?,
                             created_at: parse_time(row.get(5))?,
+                            options: row
+                                .get::<Option<&str>, _>(6)
+                                .map(serde_json::from_str)
+                                .transpose()
+                                .map_err(|_| StoreError::Corrupt("reply options".to_owned()))?
+                                .unwrap_or_default(),
                         })
                     })
                     .collect()

@@ -113,6 +113,12 @@ pub(crate) fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+impl super::chat::ChatRows for SqliteConnection {
+    async fn write_chat(&mut self, changes: &super::chat::ChatChanges) -> Result<(), StoreError> {
+        chat::write(self, changes).await
+    }
+}
+
 pub(in crate::store) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
@@ -481,6 +487,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/sqlite/0006_operators.sql")),
     (7, include_str!("migrations/sqlite/0007_outbox_per_sink.sql")),
     (8, include_str!("migrations/sqlite/0008_leases.sql")),
+    (9, include_str!("migrations/sqlite/0009_core_updates.sql")),
 ];
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {

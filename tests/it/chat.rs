@@ -447,7 +447,7 @@ async fn a_photo_is_fetched_into_the_record_and_places_it_an_expired_one_keeps_i
 }
 
 /// Polls (bounded) until `check` holds.
-async fn eventually(what: &str, check: impl Fn() -> bool) {
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !check() {
         assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 20 s");

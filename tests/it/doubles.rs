@@ -133,14 +133,39 @@ fn send_api_problem(seen: &Seen, token: &str) -> Option<String> {
     }
     match keys(&body["recipient"]).as_slice() {
         ["id"] => {
-            if keys(&body) != ["message", "messaging_type", "recipient"] {
-                return Some(format!("top-level keys {:?}", keys(&body)));
+            // RESPONSE / UPDATE inside the 24 h window; MESSAGE_TAG needs a tag, and the only
+            // one the gateway may use is HUMAN_AGENT (channels.md §1.9).
+            match body["messaging_type"].as_str() {
+                Some("RESPONSE" | "UPDATE") if keys(&body) == ["message", "messaging_type", "recipient"] => {}
+                Some("MESSAGE_TAG") if keys(&body) == ["message", "messaging_type", "recipient", "tag"] => {
+                    if body["tag"] != "HUMAN_AGENT" {
+                        return Some(format!("tag {}", body["tag"]));
+                    }
+                }
+                _ => return Some(format!("messaging_type {} with keys {:?}", body["messaging_type"], keys(&body))),
             }
-            if body["messaging_type"] != "RESPONSE" {
-                return Some("messaging_type is not RESPONSE".into());
+            let message_keys = keys(&body["message"]);
+            if message_keys != ["metadata", "text"] && message_keys != ["metadata", "quick_replies", "text"] {
+                return Some(format!("message keys {message_keys:?}"));
             }
-            if keys(&body["message"]) != ["metadata", "text"] {
-                return Some(format!("message keys {:?}", keys(&body["message"])));
+            if let Some(quick) = body["message"].get("quick_replies") {
+                let quick = quick.as_array().cloned().unwrap_or_default();
+                if quick.is_empty() || quick.len() > 13 {
+                    return Some(format!("{} quick replies", quick.len()));
+                }
+                for q in &quick {
+                    let title = q["title"].as_str().unwrap_or("");
+                    let payload = q["payload"].as_str().unwrap_or("");
+                    if keys(q) != ["content_type", "payload", "title"]
+                        || q["content_type"] != "text"
+                        || title.is_empty()
+                        || title.chars().count() > 20
+                        || payload.is_empty()
+                        || payload.chars().count() > 1000
+                    {
+                        return Some(format!("quick reply {q}"));
+                    }
+                }
             }
             let metadata = body["message"]["metadata"].as_str().unwrap_or("");
             let id = metadata.strip_prefix("hue-intake:").unwrap_or("");
@@ -304,9 +329,30 @@ fn cs_problem(seen: &Seen) -> Option<String> {
     if !body["recipient"]["user_id"].is_string() {
         return Some("recipient.user_id is not a string".into());
     }
-    let message = keys(&body["message"]);
+    let message: Vec<&str> = keys(&body["message"]).into_iter().filter(|k| *k != "attachment").collect();
     if message != ["text"] && message != ["quote_message_id", "text"] {
         return Some(format!("message keys {message:?}"));
+    }
+    // Buttons under a text: a template attachment with 1 to 5 buttons of the query kinds,
+    // whose payload comes back as the user's text (the OA API v3 button message).
+    if let Some(attachment) = body["message"].get("attachment") {
+        if attachment["type"] != "template" || keys(&attachment["payload"]) != ["buttons"] {
+            return Some(format!("attachment {attachment}"));
+        }
+        let buttons = attachment["payload"]["buttons"].as_array().cloned().unwrap_or_default();
+        if buttons.is_empty() || buttons.len() > 5 {
+            return Some(format!("{} buttons", buttons.len()));
+        }
+        for b in &buttons {
+            let kind = b["type"].as_str().unwrap_or("");
+            if keys(b) != ["payload", "title", "type"]
+                || !matches!(kind, "oa.query.show" | "oa.query.hide")
+                || b["title"].as_str().is_none_or(|t| t.is_empty() || t.chars().count() > 100)
+                || b["payload"].as_str().is_none_or(|p| p.is_empty() || p.chars().count() > 1000)
+            {
+                return Some(format!("button {b}"));
+            }
+        }
     }
     if body["message"]["text"].as_str().unwrap_or("").is_empty() {
         return Some("empty text".into());

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod console;
 mod contracts;
+mod core_updates;
 mod crash;
 mod delivery;
 mod deploy;

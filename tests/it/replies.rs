@@ -84,6 +84,7 @@ async fn enqueue(store: &Store, sealer: &Sealer, channel: Channel, recipient: Re
         next_attempt_at: Utc::now(),
         recipient_key: None,
         platform_message_id: None,
+        options: None,
     };
     let processed =
         Processed { chat: ChatChanges { replies: vec![reply], ..ChatChanges::default() }, ..Processed::default() };

@@ -29,14 +29,35 @@ pub fn to_record(
     media: Vec<MediaItem>,
     ctx: &Context<'_>,
 ) -> Normalized {
+    to_record_rated(email, in_reply_to, None, media, ctx)
+}
+
+/// The new words of a mail that answers one of ours: quoted history and signature removed.
+pub fn new_text(email: &Email) -> String {
+    strip_quoted(&email.body_text)
+}
+
+/// [`to_record`], with the rating the service read from an answer to a rating request (R9):
+/// with `in_reply_to`, a `rating` record whose description is the (possibly empty) new text.
+pub fn to_record_rated(
+    email: &Email,
+    in_reply_to: Option<TrackingCode>,
+    rating: Option<hue_intake_schemas::Rating>,
+    media: Vec<MediaItem>,
+    ctx: &Context<'_>,
+) -> Normalized {
     let interaction = in_reply_to.is_some();
     let text = if interaction { strip_quoted(&email.body_text) } else { email.body_text.trim().to_owned() };
+    // The bare answer ("1", "Hài lòng") is the rating itself, not a description.
+    let text = if rating.is_some() && crate::results::rating_in_reply(&text).is_some() { String::new() } else { text };
     let subject = email.subject.as_deref().map(clean_subject).filter(|s| !s.is_empty());
     // Many people write the whole report in the subject line: it is the description then.
     let (title, description) = match (subject, text.is_empty()) {
         (Some(subject), true) if !interaction => (None, subject),
         (subject, _) => (subject, text),
     };
+    // A rating's title names its level (the app normaliser's), not the mail's subject.
+    let title = if rating.is_some() && interaction { None } else { title };
     let address = place_line(&description).map(str::to_owned);
     let name = email.from.as_ref().and_then(|f| f.name.clone());
     let account = account_of(email);
@@ -52,7 +73,7 @@ pub fn to_record(
         category: None,
         urgent: false,
         in_reply_to: in_reply_to.as_ref().map(ToString::to_string),
-        rating: None,
+        rating: rating.filter(|_| interaction),
         media: Vec::new(),
     };
     app::normalize(&Checked { body, in_reply_to }, media, ctx)

@@ -82,7 +82,7 @@ pub(super) async fn write(conn: &mut PgConnection, changes: &ChatChanges) -> Res
     for chunk in changes.replies.chunks(ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
             "INSERT INTO replies (id, channel, purpose, dedupe_key, record_id, tracking_code, recipient_sealed, text, \
-                                  next_attempt_at, created_at, recipient_key, platform_message_id) ",
+                                  next_attempt_at, created_at, recipient_key, platform_message_id, options) ",
         );
         insert.push_values(chunk, |mut row, reply| {
             row.push_bind(reply.id.to_string())
@@ -96,7 +96,8 @@ pub(super) async fn write(conn: &mut PgConnection, changes: &ChatChanges) -> Res
                 .push_bind(ts(reply.next_attempt_at))
                 .push_bind(created_at.clone())
                 .push_bind(reply.recipient_key.clone())
-                .push_bind(reply.platform_message_id.clone());
+                .push_bind(reply.platform_message_id.clone())
+                .push_bind(reply.options.as_ref().map(|o| serde_json::to_string(o).expect("options serialise")));
         });
         insert.push(" ON CONFLICT (dedupe_key) DO NOTHING");
         insert.build().execute(&mut *conn).await?;

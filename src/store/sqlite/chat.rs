@@ -13,7 +13,7 @@ use super::{enum_text, parse_enum, parse_ts, ts};
 use crate::store::chat::{ChatChanges, ChatMedia, Draft, FetchState};
 use crate::store::{Pending, StoreError};
 
-/// Most rows per multi-row statement: at most 11 parameters a row, well under SQLite's 32766.
+/// Most rows per multi-row statement: at most 13 parameters a row, well under SQLite's 32766.
 const ROWS_PER_STATEMENT: usize = 512;
 
 /// Writes a batch's chat changes, each table in a few multi-row statements (they share the
@@ -79,7 +79,7 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
     for chunk in changes.replies.chunks(ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO replies (id, channel, purpose, dedupe_key, record_id, tracking_code, recipient_sealed, text, \
-                                  next_attempt_at, created_at, recipient_key, platform_message_id) ",
+                                  next_attempt_at, created_at, recipient_key, platform_message_id, options) ",
         );
         insert.push_values(chunk, |mut row, reply| {
             row.push_bind(reply.id.to_string())
@@ -93,7 +93,8 @@ pub(super) async fn write(conn: &mut SqliteConnection, changes: &ChatChanges) ->
                 .push_bind(ts(reply.next_attempt_at))
                 .push_bind(created_at.clone())
                 .push_bind(reply.recipient_key.clone())
-                .push_bind(reply.platform_message_id.clone());
+                .push_bind(reply.platform_message_id.clone())
+                .push_bind(reply.options.as_ref().map(|o| serde_json::to_string(o).expect("options serialise")));
         });
         insert.push(" ON CONFLICT (dedupe_key) DO NOTHING");
         insert.build().execute(&mut *conn).await?;
