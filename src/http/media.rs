@@ -10,14 +10,24 @@ use serde::Deserialize;
 use super::AppState;
 use super::problem::Problem;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
+    /// The file's MIME type, as signed.
     #[serde(rename = "type")]
     mime: String,
+    /// When the link stops working (Unix seconds), as signed.
     expires: i64,
+    /// Hex HMAC-SHA256 over the file's SHA-256, type and expiry.
     sig: String,
 }
 
+#[utoipa::path(get, path = "/v1/media/{sha256}", tag = "media",
+    params(("sha256" = String, Path, description = "The file's SHA-256, lower-case hex"), LinkQuery),
+    responses(
+        (status = 200, description = "The file, with the signed type", content_type = "application/octet-stream"),
+        (status = 403, description = "Not a link the gateway signed, expired, or no such file", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn serve(
     State(state): State<AppState>,
     Path(sha256): Path<String>,

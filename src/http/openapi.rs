@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, core, health, hotline, problem, reports, webhooks};
+use super::{admin, core, health, hotline, media, problem, reports, webhooks};
 use crate::store::sanctions;
 
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use crate::store::sanctions;
     paths(
         reports::create,
         reports::status,
+        media::serve,
         hotline::calls,
         hotline::check,
         hotline::wards,
