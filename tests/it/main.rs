@@ -21,6 +21,8 @@ mod mail_import;
 mod mail_poller;
 mod mail_servers;
 mod media;
+#[path = "../support/pg_schema.rs"]
+mod pg_schema;
 mod postgres;
 mod regulation;
 mod replies;
