@@ -375,8 +375,7 @@ pub async fn import_mail(config: &Config, paths: &[PathBuf], out: &mut dyn Write
         ))
         .into());
     }
-    let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, data_dir)
-        .context("privacy.seal_key")?;
+    let sealer = Sealer::from_config(&config.privacy, data_dir).context("privacy.seal_key")?;
     let store = crate::open_store(config).await?;
     let total: u64 = scan.sources.iter().map(|s| s.bytes()).sum();
     let progress = progress_bar(total, "{elapsed_precise} {wide_bar} {bytes}/{total_bytes} {msg}");
@@ -818,8 +817,7 @@ fn normalize_chat(
 fn offline_sealer(config: &Config) -> anyhow::Result<Sealer> {
     let key_id = &config.privacy.seal_key_id;
     if config.privacy.seal_key.is_some() || config.store.data_dir.join("seal.key").exists() {
-        return Sealer::from_config(config.privacy.seal_key.as_deref(), key_id, &config.store.data_dir)
-            .context("privacy.seal_key");
+        return Sealer::from_config(&config.privacy, &config.store.data_dir).context("privacy.seal_key");
     }
     eprintln!("note: no sealing key configured; reporter.ref values use a throw-away key");
     Ok(Sealer::new(key_id, &rand::random()))
@@ -832,7 +830,7 @@ pub async fn poll_mail(config: &Config, shutdown: tokio_util::sync::Cancellation
     }
     let data_dir = &config.store.data_dir;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, data_dir)?;
+    let sealer = Sealer::from_config(&config.privacy, data_dir)?;
     let store = crate::open_store(config).await?;
     let poller = match crate::mail::Poller::new(
         &config.mail,

@@ -90,6 +90,14 @@ pub struct Media {
 pub struct Privacy {
     pub seal_key: Option<String>,
     pub seal_key_id: String,
+    /// Earlier sealing keys by id (base64), kept after a rotation so values sealed under them
+    /// still open; new values are sealed with `seal_key` only.
+    #[serde(default)]
+    pub previous_keys: BTreeMap<String, String>,
+    /// The id of the key `reporter.ref` is derived from (default: `seal_key_id`). Set it to the
+    /// first key's id when rotating, so every reporter keeps their reference (R12 counts).
+    #[serde(default)]
+    pub reporter_ref_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -84,7 +84,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let metrics = telemetry::metrics_handle();
     let data_dir = config.store.data_dir.clone();
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let sealer = Sealer::from_config(config.privacy.seal_key.as_deref(), &config.privacy.seal_key_id, &data_dir)?;
+    let sealer = Sealer::from_config(&config.privacy, &data_dir)?;
     let clients = clients(&config, listener.local_addr()?)?;
     let decoder = Arc::new(decoder(&config, &sealer)?);
     let store = open_store(&config).await?;

@@ -2,7 +2,9 @@
 //! identity as associated data.
 //!
 //! A sealed value is `key_id_len ‖ key_id ‖ nonce(24) ‖ ciphertext+tag`: the key id travels
-//! with the value so keys can be rotated, and the 192-bit random nonce needs no counter. The
+//! with the value so keys can be rotated (new values are sealed with the current key; values
+//! sealed under an earlier key open with it while it stays in `privacy.previous_keys`), and
+//! the 192-bit random nonce needs no counter. The
 //! associated data (a record id, or `channel:message_id` for raw messages) binds a sealed
 //! value to its row, so a value copied into another row does not open. This module never
 //! logs what it seals.
@@ -18,13 +20,15 @@ use sha2::Sha256;
 
 const NONCE_LEN: usize = 24;
 
-/// Seals and opens values with the configured key.
+/// Seals with the current key; opens with whichever configured key a value names.
 #[derive(Clone)]
 pub struct Sealer {
     key_id: String,
     cipher: XChaCha20Poly1305,
-    /// Key of the keyed hash behind `reporter.ref`, derived from the sealing key so that one
-    /// secret is enough to deploy.
+    /// Earlier keys by id: they open, never seal.
+    previous: std::collections::BTreeMap<String, XChaCha20Poly1305>,
+    /// Key of the keyed hash behind `reporter.ref`, derived from a sealing key so that one
+    /// secret is enough to deploy (the current one, or the one `reporter_ref_key_id` names).
     reporter_key: [u8; 32],
 }
 
@@ -47,20 +51,53 @@ pub enum SealError {
 impl Sealer {
     pub fn new(key_id: &str, key: &[u8; 32]) -> Self {
         let cipher = XChaCha20Poly1305::new_from_slice(key).expect("32-byte key");
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
-        mac.update(b"hue-intake reporter-ref v1");
-        let reporter_key = mac.finalize().into_bytes().into();
-        Sealer { key_id: key_id.to_owned(), cipher, reporter_key }
+        Sealer {
+            key_id: key_id.to_owned(),
+            cipher,
+            previous: std::collections::BTreeMap::new(),
+            reporter_key: reporter_key_of(key),
+        }
     }
 
-    /// The sealer of the configuration: the configured key, or a development key kept in the
-    /// data directory (made on first use, with a warning), so a first run needs no setup.
-    pub fn from_config(configured: Option<&str>, key_id: &str, data_dir: &Path) -> anyhow::Result<Self> {
-        let key = match configured {
+    /// The sealer of a rotation: `current` seals, `previous` keys open what they sealed, and
+    /// `reporter.ref` is derived from the key named `reporter_ref_key_id` (default: current).
+    pub fn with_keys(
+        current: (&str, &[u8; 32]),
+        previous: &[(String, [u8; 32])],
+        reporter_ref_key_id: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut sealer = Sealer::new(current.0, current.1);
+        for (id, key) in previous {
+            if id == current.0 {
+                anyhow::bail!("privacy.previous_keys.{id}: the current key's id cannot also be a previous key");
+            }
+            sealer.previous.insert(id.clone(), XChaCha20Poly1305::new_from_slice(key).expect("32-byte key"));
+        }
+        if let Some(id) = reporter_ref_key_id.filter(|id| *id != current.0) {
+            let key = previous.iter().find(|(known, _)| known == id).map(|(_, key)| key).ok_or_else(|| {
+                anyhow::anyhow!("privacy.reporter_ref_key_id = {id:?} names no key in privacy.previous_keys")
+            })?;
+            sealer.reporter_key = reporter_key_of(key);
+        }
+        Ok(sealer)
+    }
+
+    /// The sealer of the configuration: the configured key (with the earlier ones of a
+    /// rotation), or a development key kept in the data directory (made on first use, with a
+    /// warning), so a first run needs no setup.
+    pub fn from_config(privacy: &crate::config::Privacy, data_dir: &Path) -> anyhow::Result<Self> {
+        let key = match &privacy.seal_key {
             Some(encoded) => decode_key(encoded).context("privacy.seal_key")?,
             None => dev_key(data_dir)?,
         };
-        Ok(Sealer::new(key_id, &key))
+        let previous = privacy
+            .previous_keys
+            .iter()
+            .map(|(id, encoded)| {
+                Ok((id.clone(), decode_key(encoded).with_context(|| format!("privacy.previous_keys.{id}"))?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Sealer::with_keys((&privacy.seal_key_id, &key), &previous, privacy.reporter_ref_key_id.as_deref())
     }
 
     pub fn reporter_key(&self) -> &[u8] {
@@ -88,13 +125,23 @@ impl Sealer {
             return Err(SealError::Format);
         }
         let (key_id, rest) = rest.split_at(id_len);
-        if key_id != self.key_id.as_bytes() {
-            return Err(SealError::UnknownKey(String::from_utf8_lossy(key_id).into_owned()));
-        }
+        let cipher = if key_id == self.key_id.as_bytes() {
+            &self.cipher
+        } else {
+            let id = String::from_utf8_lossy(key_id);
+            self.previous.get(id.as_ref()).ok_or_else(|| SealError::UnknownKey(id.into_owned()))?
+        };
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce = XNonce::try_from(nonce).map_err(|_| SealError::Format)?;
-        self.cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: associated }).map_err(|_| SealError::Open)
+        cipher.decrypt(&nonce, Payload { msg: ciphertext, aad: associated }).map_err(|_| SealError::Open)
     }
+}
+
+/// The key of the keyed hash behind `reporter.ref`, derived from a sealing key.
+fn reporter_key_of(key: &[u8; 32]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
+    mac.update(b"hue-intake reporter-ref v1");
+    mac.finalize().into_bytes().into()
 }
 
 fn decode_key(encoded: &str) -> anyhow::Result<[u8; 32]> {
@@ -157,11 +204,47 @@ mod tests {
         assert_ne!(sealer.seal(b"x", b"a"), sealer.seal(b"x", b"a"));
     }
 
+    fn privacy(key: Option<&str>, id: &str) -> crate::config::Privacy {
+        crate::config::Privacy {
+            seal_key: key.map(str::to_owned),
+            seal_key_id: id.to_owned(),
+            previous_keys: Default::default(),
+            reporter_ref_key_id: None,
+        }
+    }
+
+    #[test]
+    fn after_a_rotation_new_values_use_the_new_key_old_ones_still_open_and_references_stay() {
+        let b64 = |k: [u8; 32]| base64::engine::general_purpose::STANDARD.encode(k);
+        let dir = tempfile::tempdir().unwrap();
+        let before = Sealer::from_config(&privacy(Some(&b64([1; 32])), "k1"), dir.path()).unwrap();
+        let old_value = before.seal(b"0905 123 456", b"record-1");
+
+        let mut rotated = privacy(Some(&b64([2; 32])), "k2");
+        rotated.previous_keys.insert("k1".into(), b64([1; 32]));
+        rotated.reporter_ref_key_id = Some("k1".into());
+        let after = Sealer::from_config(&rotated, dir.path()).unwrap();
+        assert_eq!(after.open(&old_value, b"record-1").unwrap(), b"0905 123 456", "old values open");
+        let new_value = after.seal(b"0914 222 333", b"record-2");
+        assert_eq!(&new_value[1..3], b"k2", "new values are sealed with the new key");
+        assert!(matches!(before.open(&new_value, b"record-2"), Err(SealError::UnknownKey(k)) if k == "k2"));
+        assert_eq!(after.reporter_key(), before.reporter_key(), "reporter references do not change");
+
+        // Without pinning, references follow the new key; a pin must name a known key.
+        rotated.reporter_ref_key_id = None;
+        assert_ne!(Sealer::from_config(&rotated, dir.path()).unwrap().reporter_key(), before.reporter_key());
+        rotated.reporter_ref_key_id = Some("k0".into());
+        assert!(Sealer::from_config(&rotated, dir.path()).is_err());
+        rotated.reporter_ref_key_id = None;
+        rotated.previous_keys.insert("k2".into(), b64([3; 32]));
+        assert!(Sealer::from_config(&rotated, dir.path()).is_err(), "the current id is not a previous key");
+    }
+
     #[test]
     fn dev_key_is_made_once_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Sealer::from_config(None, "k1", dir.path()).unwrap();
-        let b = Sealer::from_config(None, "k1", dir.path()).unwrap();
+        let a = Sealer::from_config(&privacy(None, "k1"), dir.path()).unwrap();
+        let b = Sealer::from_config(&privacy(None, "k1"), dir.path()).unwrap();
         let sealed = a.seal(b"secret", b"row");
         assert_eq!(b.open(&sealed, b"row").unwrap(), b"secret");
         assert_eq!(a.reporter_key(), b.reporter_key());
@@ -170,10 +253,10 @@ mod tests {
     #[test]
     fn configured_keys_must_be_32_bytes_of_base64() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Sealer::from_config(Some("not base64!"), "k1", dir.path()).is_err());
-        assert!(Sealer::from_config(Some("AAAA"), "k1", dir.path()).is_err());
+        assert!(Sealer::from_config(&privacy(Some("not base64!"), "k1"), dir.path()).is_err());
+        assert!(Sealer::from_config(&privacy(Some("AAAA"), "k1"), dir.path()).is_err());
         let key = base64::engine::general_purpose::STANDARD.encode([1u8; 32]);
-        assert!(Sealer::from_config(Some(&key), "k1", dir.path()).is_ok());
+        assert!(Sealer::from_config(&privacy(Some(&key), "k1"), dir.path()).is_ok());
         assert!(!dir.path().join("seal.key").exists(), "no dev key when one is configured");
     }
 }

@@ -13,11 +13,9 @@
 //! (R9): quick replies on Messenger, buttons on Zalo, "reply 1, 2 or 3" by e-mail.
 
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use hue_intake_adapters::identity::Identity;
 use hue_intake_adapters::results::{self, Ask};
 use hue_intake_schemas::{Channel, CoreStatus, CoreUpdate, TrackingCode};
-use sha2::Sha256;
 
 use super::Core;
 use crate::mail::smtp;
@@ -218,7 +216,7 @@ pub async fn plan(
     match mail {
         Some(recipient) if enabled(Channel::Email) => {
             let Recipient::Email { address, .. } = &recipient else { unreachable!("built as e-mail above") };
-            let key = recipient_key(&settings.reporter_key, address);
+            let key = crate::pipeline::email_recipient_key(&settings.reporter_key, address);
             let ask = if resolved { Ask::Reply } else { Ask::None };
             let mut reply = make(Channel::Email, &recipient, ask, None);
             reply.recipient_key = Some(key);
@@ -235,12 +233,4 @@ pub async fn plan(
             rating_requested: false,
         }),
     }
-}
-
-/// Keyed hash of an address, as the e-mail stage computes it (its per-address rate limit
-/// counts these replies too).
-fn recipient_key(key: &[u8], address: &str) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(format!("mail-recipient:{}", address.trim().to_lowercase()).as_bytes());
-    hue_intake_adapters::attachment::hex(&mac.finalize().into_bytes()[..16])
 }

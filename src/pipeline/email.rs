@@ -267,8 +267,9 @@ fn reporter_ref(key: &[u8], account: Option<&str>, message_id: &str) -> String {
     identity.reporter_ref(key, Channel::Email.as_str(), &format!("email:{message_id}"))
 }
 
-/// Keyed hash of a reply address (case-folded), for the rate limit.
-fn recipient_key(key: &[u8], address: &str) -> String {
+/// Keyed hash of a reply address (case-folded), for the rate limit (also counted by the
+/// results relayed from the core).
+pub(crate) fn recipient_key(key: &[u8], address: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(format!("mail-recipient:{}", address.trim().to_lowercase()).as_bytes());
     hue_intake_adapters::attachment::hex(&mac.finalize().into_bytes()[..16])

@@ -14,6 +14,8 @@ mod chat;
 mod decode;
 mod email;
 
+pub(crate) use email::recipient_key as email_recipient_key;
+
 use std::sync::Arc;
 use std::time::Duration;
 

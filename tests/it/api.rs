@@ -334,3 +334,55 @@ async fn when_the_store_cannot_commit_the_answer_is_503_and_nothing_acknowledged
     assert!(acknowledged.iter().all(|id| delivered.contains(id)));
     server.stop().await;
 }
+
+/// Rotating the sealing key (deploy/OPERATIONS.md): new messages are sealed with the new key,
+/// what the old key sealed still opens, and a reporter keeps their reference (R12's counts
+/// follow them) because `reporter_ref_key_id` pins the key references come from.
+#[tokio::test]
+async fn after_a_sealing_key_rotation_old_values_open_new_ones_use_the_new_key_and_references_stay() {
+    use base64::Engine as _;
+    let b64 = |k: [u8; 32]| base64::engine::general_purpose::STANDARD.encode(k);
+    let mut before = Server::start_with(|c| {
+        c.privacy.seal_key = Some(b64([1; 32]));
+        c.privacy.seal_key_id = "k1".into();
+    })
+    .await;
+    assert_eq!(before.post_json(APP_TOKEN, &report("rot-1")).await.status().as_u16(), 202);
+    before.delivered(1).await;
+    let first_ref = before.sink_lines()[0]["reporter"]["ref"].as_str().unwrap().to_owned();
+    let dir = before.stop().await;
+
+    let data = dir.path().to_path_buf();
+    let rotated = |c: &mut hue_intake::config::Config| {
+        c.store.data_dir = data.clone();
+        c.privacy.seal_key = Some(b64([2; 32]));
+        c.privacy.seal_key_id = "k2".into();
+        c.privacy.previous_keys.insert("k1".into(), b64([1; 32]));
+        c.privacy.reporter_ref_key_id = Some("k1".into());
+    };
+    let mut after = Server::start_with(rotated).await;
+    assert_eq!(after.post_json(APP_TOKEN, &report("rot-2")).await.status().as_u16(), 202);
+    after.delivered(1).await;
+    let lines: Vec<Value> = std::fs::read_to_string(data.join("reports.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["reporter"]["ref"], first_ref.as_str(), "the same reporter, the same reference");
+
+    let store = after.store();
+    let messages = store.messages(&[1, 2]).await.unwrap();
+    drop(store);
+    let mut config = hue_intake::config::Config::defaults();
+    rotated(&mut config);
+    let sealer = hue_intake::seal::Sealer::from_config(&config.privacy, &data).unwrap();
+    for (message, key_id) in messages.iter().zip(["k1", "k2"]) {
+        assert_eq!(&message.raw_sealed[1..3], key_id.as_bytes(), "{} sealed with {key_id}", message.message_id);
+        let raw = sealer
+            .open(&message.raw_sealed, &hue_intake::pipeline::raw_associated_data(message.channel, &message.message_id))
+            .unwrap();
+        assert!(String::from_utf8(raw).unwrap().contains(&message.message_id));
+    }
+    after.stop().await;
+}

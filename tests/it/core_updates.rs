@@ -329,7 +329,7 @@ async fn email_result_in_the_report_thread_and_a_reply_with_2_becomes_a_rating()
     })
     .await;
     let config = Config::defaults();
-    let sealer = hue_intake::seal::Sealer::from_config(None, &config.privacy.seal_key_id, server.dir.path()).unwrap();
+    let sealer = hue_intake::seal::Sealer::from_config(&config.privacy, server.dir.path()).unwrap();
     let ingest = hue_intake::mail::Ingest::new(server.store(), sealer);
     let alice = unique_user("core-alice");
     let first_id = format!("{}@citizen.test", uuid::Uuid::now_v7());

@@ -32,7 +32,7 @@ async fn gateway(adjust: impl FnOnce(&mut hue_intake::config::Config)) -> (Serve
     })
     .await;
     let config = hue_intake::config::Config::defaults();
-    let sealer = Sealer::from_config(None, &config.privacy.seal_key_id, server.dir.path()).unwrap();
+    let sealer = Sealer::from_config(&config.privacy, server.dir.path()).unwrap();
     let ingest = Ingest::new(server.store(), sealer);
     (server, ingest)
 }

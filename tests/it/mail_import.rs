@@ -46,7 +46,7 @@ fn assert_summary(output: &Output, expected: &str) {
 async fn stored(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let data = dir.join("data");
     let config = Config::defaults();
-    let sealer = hue_intake::seal::Sealer::from_config(None, &config.privacy.seal_key_id, &data).unwrap();
+    let sealer = hue_intake::seal::Sealer::from_config(&config.privacy, &data).unwrap();
     let store =
         Store::open_sqlite(&data, Options { group_commit_max_batch: 16, max_database_bytes: None }).await.unwrap();
     let pending = store.pending(1000).await.unwrap();
