@@ -24,6 +24,7 @@ mod media;
 #[path = "../support/pg_schema.rs"]
 mod pg_schema;
 mod postgres;
+mod privacy;
 mod regulation;
 mod replies;
 mod sanctions;
