@@ -28,6 +28,10 @@ pub struct CoreUpdate {
     #[schema(min_length = 1, max_length = 200)]
     pub update_id: String,
     /// The report this update is about (`HUE-XXXX-XXXX`, case-insensitive).
+    #[schemars(regex(
+        pattern = r"^[Hh][Uu][Ee]-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}$"
+    ))]
+    #[schema(pattern = r"^[Hh][Uu][Ee]-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}$")]
     pub tracking_code: String,
     pub status: CoreStatus,
     /// The handling agency's name or code (an office, never a person).

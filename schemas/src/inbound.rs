@@ -18,6 +18,8 @@ use crate::report::{CategoryCode, Rating};
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
     /// Client-made id; a repeat returns the first answer (idempotent).
+    #[schemars(length(min = 1))]
+    #[schema(min_length = 1)]
     pub client_message_id: String,
     /// The citizen's Hue-S account (personal data, sealed).
     #[serde(default)]

@@ -36,6 +36,7 @@ pub const MAX_LIST: usize = 1000;
 #[schema(examples(json!({"tracking_code": "HUE-7KQ4-M2XD", "why": "insults the ward officer (case 2026/1142)"})))]
 pub struct ReportViolation {
     /// The record that violated R12: `HUE-XXXX-XXXX`, case-insensitive.
+    #[schema(pattern = r"^[Hh][Uu][Ee]-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}$")]
     pub tracking_code: String,
     /// Why it is a violation; recorded in the audit. Required, not blank.
     #[serde(default)]
@@ -127,6 +128,7 @@ fn store_problem(error: StoreError) -> Problem {
     params(ListQuery),
     responses(
         (status = 200, description = "Reporters", body = SanctionList),
+        (status = 400, description = "A filter that does not parse", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The case system may only report", body = Problem, content_type = "application/problem+json"),
     ),
@@ -214,6 +216,7 @@ pub async fn report(State(app): State<AppState>, headers: HeaderMap, bytes: Byte
         (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The case system may only report", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No violation has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already counted", body = Problem, content_type = "application/problem+json"),
     ),
     security(("staff" = [])))]
@@ -238,6 +241,7 @@ pub async fn confirm(
         (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The case system may only report", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No violation has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already dismissed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("staff" = [])))]
@@ -277,6 +281,7 @@ fn violation_change(
         (status = 401, description = "Missing or unknown token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The case system may only report", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No sanctions recorded for this reporter", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not application/json", body = Problem, content_type = "application/problem+json"),
     ),
     security(("staff" = [])))]
 pub async fn lift(

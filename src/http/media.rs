@@ -31,9 +31,11 @@ pub struct LinkQuery {
 pub async fn serve(
     State(state): State<AppState>,
     Path(sha256): Path<String>,
-    Query(link): Query<LinkQuery>,
+    link: Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
     let refused = || Problem::forbidden("this media link is not valid or has expired");
+    // A link that does not even parse is refused like any other invalid link.
+    let Query(link) = link.map_err(|_| refused())?;
     let links = state.media_links.as_ref().ok_or_else(refused)?;
     let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if !well_formed || !links.verify(&sha256, &link.mime, link.expires, &link.sig, chrono::Utc::now()) {

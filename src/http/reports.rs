@@ -437,7 +437,8 @@ pub struct MultipartReport {
 
 /// Public status of a report, interaction or rating.
 #[utoipa::path(get, path = "/v1/reports/{tracking_code}", tag = "reports",
-    params(("tracking_code" = String, Path, description = "HUE-XXXX-XXXX, case-insensitive")),
+    params(("tracking_code" = String, Path, description = "HUE-XXXX-XXXX, case-insensitive",
+        pattern = "^[Hh][Uu][Ee]-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}-[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{4}$")),
     responses(
         (status = 200, description = "Status", body = PublicStatus),
         (status = 400, description = "Not a tracking code", body = Problem, content_type = "application/problem+json"),
