@@ -59,11 +59,9 @@ pub fn describe_media(media: &[InboundMedia]) -> Vec<MediaItem> {
     out
 }
 
-/// What the service does with a record once made: serialise it and compose the reply.
+/// What the service does next with a record, purely: compose the citizen's reply.
 pub fn finish(normalized: &Normalized) {
-    let rules = &*RULES;
-    let _ = replies::compose(&normalized.report, &Standing::default(), rules.zone);
-    let _ = normalized.report.tracking_code.len();
+    let _ = replies::compose(&normalized.report, &Standing::default(), RULES.zone);
 }
 
 /// Chat events assembled into drafts and records as `hue-intake normalize` does offline.
