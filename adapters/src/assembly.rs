@@ -71,10 +71,11 @@ pub fn tracking_code_in(text: &str) -> Option<TrackingCode> {
         let end = start + 13;
         let bounded_before = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
         let bounded_after = end >= bytes.len() || !bytes[end].is_ascii_alphanumeric();
-        if end <= bytes.len()
-            && bounded_before
+        // `get`, not indexing: 13 bytes on may fall inside a letter ("hue-7kq4ưa đ…").
+        if bounded_before
             && bounded_after
-            && let Ok(code) = TrackingCode::parse(&upper[start..end])
+            && let Some(candidate) = upper.get(start..end)
+            && let Ok(code) = TrackingCode::parse(candidate)
         {
             return Some(code);
         }
@@ -468,6 +469,17 @@ mod tests {
         assert!(tracking_code_in("HUE-7KQ4-M2X").is_none());
         assert!(tracking_code_in("HUE-ILOU-0000").is_none(), "letters outside Crockford's alphabet");
         assert!(tracking_code_in("Huế đẹp").is_none());
+    }
+
+    #[test]
+    fn a_code_cut_inside_a_letter_is_no_code_and_no_panic() {
+        // Regression (zalo fuzz target): 13 bytes after "HUE-" ended inside "đ" and the slice
+        // panicked, on any chat message or mail subject with such a text.
+        assert!(tracking_code_in("Về phản ánh hue-7kq4ưa được xử lý").is_none());
+        assert!(tracking_code_in("hue-7kq4-m2xđ").is_none());
+        assert!(tracking_code_in("hue-ưa").is_none());
+        assert_eq!(tracking_code_in("hue-7kq4ư hue-7kq4-m2xd").unwrap().to_string(), "HUE-7KQ4-M2XD");
+        assert!(crate::email::tracking_code_in_subject("[hue-7kq4-ưxđ]").is_none());
     }
 
     #[test]

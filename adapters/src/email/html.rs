@@ -12,8 +12,11 @@ pub fn to_text(html: &str) -> String {
         if rest.starts_with("<!--") {
             rest = rest.find("-->").map_or("", |end| &rest[end + 3..]);
         } else if c == '<' {
-            let end = rest.find('>').map_or(rest.len(), |e| e + 1);
-            let tag = &rest[1..end.saturating_sub(1).max(1)];
+            // An unclosed tag runs to the end (its last letter may be several bytes long).
+            let (tag, end) = match rest.find('>') {
+                Some(gt) => (&rest[1..gt], gt + 1),
+                None => (&rest[1..], rest.len()),
+            };
             let name: String = tag
                 .trim_start_matches('/')
                 .chars()
@@ -138,5 +141,15 @@ mod tests {
                     <script>alert(1)</script><div>Lê Lợi<br>Huế&nbsp;&#7871;&#x1EBF;</div><!-- x --></body></html>";
         assert_eq!(to_text(html), "C&acirc;y đổ & chắn đường\nLê Lợi\nHuế ếế");
         assert_eq!(to_text("<head><meta charset=utf-8><p>Ngập</p>"), "Ngập");
+    }
+
+    #[test]
+    fn an_unclosed_tag_ending_in_a_multibyte_letter_is_dropped_without_panic() {
+        // Regression (email fuzz target): the tag's end was taken one byte before the end of
+        // the text, inside "ÿ", and the slice panicked on such a mail.
+        assert_eq!(to_text("<p>Ngập</p><dÿÿÿ"), "Ngập");
+        assert_eq!(to_text("Cây đổ <b"), "Cây đổ");
+        assert_eq!(to_text("<"), "");
+        assert_eq!(to_text("<p>Lê Lợi<br"), "Lê Lợi");
     }
 }
