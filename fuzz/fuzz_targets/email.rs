@@ -8,11 +8,12 @@
 use hue_intake_adapters::attachment::{self, Limits};
 use hue_intake_adapters::email::{self, record};
 use hue_intake_adapters::results;
-use hue_intake_fuzz::{context, finish, received_at};
+use hue_intake_fuzz::{context, finish, received_at, tolerate_caught_panics};
 use hue_intake_schemas::Channel;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    tolerate_caught_panics();
     let _ = email::message_id_of(data);
     let _ = email::parse_headers(data);
     let Ok(mail) = email::parse(data) else {

@@ -80,7 +80,7 @@ fn original_message_id(message: &Message<'_>) -> Option<String> {
 fn headers_message_id(headers: &str) -> Option<String> {
     let mut block = headers.trim_start().to_owned();
     block.push_str("\r\n\r\n");
-    let parsed = MessageParser::default().parse(block.as_bytes())?;
+    let parsed = super::guarded(|| MessageParser::default().parse(block.as_bytes()))?;
     match parsed.header("Message-ID")? {
         HeaderValue::Text(id) => Some(super::bare_id(id)),
         HeaderValue::TextList(ids) => ids.first().map(|id| super::bare_id(id)),
