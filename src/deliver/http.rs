@@ -42,16 +42,7 @@ impl HttpSink {
 
     /// One POST per record, in order; stops at the first record not taken.
     pub async fn deliver(&self, batch: &[Due]) -> Vec<Outcome> {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for due in batch {
-            let outcome = self.post(due).await;
-            let stop = matches!(outcome, Outcome::Retry { .. });
-            outcomes.push(outcome);
-            if stop {
-                break;
-            }
-        }
-        outcomes
+        one_by_one(batch, |due| self.post(due)).await
     }
 
     async fn post(&self, due: &Due) -> Outcome {
@@ -77,6 +68,26 @@ impl HttpSink {
             Err(e) => Outcome::Retry { error: transport_error(&e), retry_after: None },
         }
     }
+}
+
+/// Sends `batch` one record at a time, in commit order, and stops at the first record the
+/// destination did not take (the rest stay due, behind it): the sinks that make one request
+/// per record.
+pub(super) async fn one_by_one<'a, F, Fut>(batch: &'a [Due], mut send: F) -> Vec<Outcome>
+where
+    F: FnMut(&'a Due) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for due in batch {
+        let outcome = send(due).await;
+        let stop = matches!(outcome, Outcome::Retry { .. });
+        outcomes.push(outcome);
+        if stop {
+            break;
+        }
+    }
+    outcomes
 }
 
 /// `sha256=<hex>` of the body, keyed with the receiver's secret.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::Value;
 
-use super::http::{client, judge, retry_after, transport_error};
+use super::http::{client, judge, one_by_one, retry_after, transport_error};
 use super::{MediaLinks, Outcome};
 use crate::config::SinkTarget;
 use crate::store::Due;
@@ -55,17 +55,9 @@ impl Open311Sink {
         })
     }
 
+    /// One request per report, in order; stops at the first record not taken.
     pub async fn deliver(&self, batch: &[Due]) -> Vec<Outcome> {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for due in batch {
-            let outcome = self.post(due).await;
-            let stop = matches!(outcome, Outcome::Retry { .. });
-            outcomes.push(outcome);
-            if stop {
-                break;
-            }
-        }
-        outcomes
+        one_by_one(batch, |due| self.post(due)).await
     }
 
     async fn post(&self, due: &Due) -> Outcome {

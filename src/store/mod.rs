@@ -239,7 +239,7 @@ pub struct DeadFilter {
     pub limit: usize,
 }
 
-/// Outbox rows of one sink in one state (metrics, `deadletter list`).
+/// Outbox rows of one sink still to do (`pending`) or given up (`dead`), for the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxCount {
     pub sink: String,
@@ -394,7 +394,7 @@ impl Store {
         }
     }
 
-    /// Outbox rows per sink and state.
+    /// Pending and dead outbox rows per sink (delivered ones are not counted).
     pub async fn outbox_counts(&self) -> Result<Vec<OutboxCount>, StoreError> {
         match self {
             Store::Sqlite(s) => s.outbox_counts().await,

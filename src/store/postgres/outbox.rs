@@ -179,9 +179,13 @@ pub(super) async fn replay_dead(conn: &mut PgConnection, seqs: &[i64], now: Date
 }
 
 pub(super) async fn counts(pool: &PgPool) -> Result<Vec<OutboxCount>, StoreError> {
-    let rows = sqlx::query("SELECT sink, state, COUNT(*) FROM outbox GROUP BY sink, state ORDER BY sink, state")
-        .fetch_all(pool)
-        .await?;
+    // Only what is still to do (the partial indexes): delivered rows are not counted.
+    let rows = sqlx::query(
+        "SELECT sink, state, COUNT(*) FROM outbox WHERE state IN ('pending', 'dead') \
+         GROUP BY sink, state ORDER BY sink, state",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .iter()
         .map(|row| OutboxCount { sink: row.get(0), state: row.get(1), count: row.get::<i64, _>(2) as u64 })

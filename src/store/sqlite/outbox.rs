@@ -206,9 +206,15 @@ pub(super) async fn replay_dead(
 }
 
 pub(super) async fn counts(readers: &SqlitePool) -> Result<Vec<OutboxCount>, StoreError> {
-    let rows = sqlx::query("SELECT sink, state, COUNT(*) FROM outbox GROUP BY sink, state ORDER BY sink, state")
-        .fetch_all(readers)
-        .await?;
+    // Only what is still to do, each through its partial index: delivered rows grow for ever
+    // and are not counted every few seconds.
+    let rows = sqlx::query(
+        "SELECT sink, 'dead', COUNT(*) FROM outbox INDEXED BY outbox_dead WHERE state = 'dead' GROUP BY sink \
+         UNION ALL SELECT sink, 'pending', COUNT(*) FROM outbox INDEXED BY outbox_pending WHERE state = 'pending' \
+         GROUP BY sink ORDER BY 1, 2",
+    )
+    .fetch_all(readers)
+    .await?;
     Ok(rows
         .iter()
         .map(|row| OutboxCount { sink: row.get(0), state: row.get(1), count: row.get::<i64, _>(2) as u64 })
