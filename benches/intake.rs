@@ -426,7 +426,8 @@ fn spawn_durable_on(dir: &std::path::Path, database_url: Option<&str>) -> (Child
             "[server]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n{store}[triage]\nnight_start = \"00:00\"\nnight_end = \"00:00\"\n\
              [log]\nlevel = \"warn,hue_intake=info\"\n[clients.bench]\nchannel = \"app\"\ntoken = \"{TOKEN}\"\n\
              [facebook]\napp_secret = \"{FB_APP_SECRET}\"\nverify_token = \"{FB_VERIFY_TOKEN}\"\npage_id = \"{FB_PAGE_ID}\"\n\
-             [zalo]\napp_id = \"{ZALO_APP_ID}\"\noa_secret_key = \"{ZALO_OA_SECRET}\"\n",
+             [zalo]\napp_id = \"{ZALO_APP_ID}\"\noa_secret_key = \"{ZALO_OA_SECRET}\"\n\
+             [rate_limits]\nper_address_per_minute = 0\n",
             dir.join("data").display()
         ),
     )

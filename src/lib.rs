@@ -154,8 +154,10 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         chat::fetch::Fetcher::new(&config, store.clone(), media_store::MediaStore::new(&data_dir), poll_interval)
             .run(fetch_stop.clone()),
     );
+    let rate_limits = Arc::new(http::rate_limit::RateLimits::from_config(&config.rate_limits)?);
     let upkeep = tokio::spawn({
         let metrics = metrics.clone();
+        let rate_limits = rate_limits.clone();
         let stop = deliver_stop.clone();
         let store = store.clone();
         async move {
@@ -166,6 +168,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                         // The exporter does no upkeep of its own; without it histograms grow
                         // unbounded.
                         metrics.run_upkeep();
+                        rate_limits.upkeep();
                         telemetry::record_outbox(&store).await;
                     }
                 }
@@ -205,6 +208,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         chat_health,
         webhooks: Arc::new(webhooks(&config)),
         media_links,
+        rate_limits,
     };
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -214,10 +218,14 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let serve_until = shutdown.clone();
     let running_store = store.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, http::router(state, limits))
-            .with_graceful_shutdown(serve_until.cancelled_owned())
-            .await
-            .context("serving HTTP");
+        let served = axum::serve(
+            listener,
+            // The peer's address, for the rate limit per client address.
+            http::router(state, limits).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(serve_until.cancelled_owned())
+        .await
+        .context("serving HTTP");
         tracing::info!("Stopped accepting; draining the pipeline and delivery.");
         // No new mail once requests stop: what it committed is drained below like the rest.
         mail_stop.cancel();

@@ -20,6 +20,7 @@ use hue_intake_schemas::Channel;
 
 use super::AppState;
 use super::problem::Problem;
+use super::rate_limit;
 use crate::pipeline::raw_associated_data;
 use crate::store::{Incoming, Received, StoreError};
 
@@ -75,6 +76,7 @@ pub async fn facebook_handshake(State(app): State<AppState>, RawQuery(query): Ra
     responses(
         (status = 200, description = "Stored", body = String, content_type = "text/plain"),
         (status = 401, description = "Signature missing or wrong; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many messages from this sender (rate_limits.per_sender_*); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The Facebook webhook is not configured", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than chat.max_webhook_bytes", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store cannot commit; the platform will retry", body = Problem, content_type = "application/problem+json"),
@@ -93,6 +95,10 @@ pub async fn facebook_event(State(app): State<AppState>, headers: HeaderMap, bod
         tracing::warn!(channel = "facebook", reason = %e, "Webhook refused.");
         return Problem::unauthorized(&e.to_string()).into_response();
     }
+    let senders = facebook::senders(&raw);
+    if let Err(wait) = app.rate_limits.check_senders(Channel::Facebook.as_str(), senders.iter().map(String::as_str)) {
+        return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/facebook", wait);
+    }
     store_body(&app, Channel::Facebook, raw, "EVENT_RECEIVED").await
 }
 
@@ -104,6 +110,7 @@ pub async fn facebook_event(State(app): State<AppState>, headers: HeaderMap, bod
     responses(
         (status = 200, description = "Stored (or the empty probe)", body = String, content_type = "text/plain"),
         (status = 401, description = "Signature missing, wrong or outside the freshness window; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many messages from this sender (rate_limits.per_sender_*); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The Zalo webhook is not configured", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than chat.max_webhook_bytes", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store cannot commit; the platform will retry", body = Problem, content_type = "application/problem+json"),
@@ -131,6 +138,9 @@ pub async fn zalo_event(State(app): State<AppState>, headers: HeaderMap, body: B
         refused(Channel::Zalo, reason);
         tracing::warn!(channel = "zalo", reason = %e, "Webhook refused.");
         return Problem::unauthorized(&e.to_string()).into_response();
+    }
+    if let Err(wait) = app.rate_limits.check_senders(Channel::Zalo.as_str(), zalo::sender(&raw).as_deref()) {
+        return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/zalo", wait);
     }
     store_body(&app, Channel::Zalo, raw, "OK").await
 }

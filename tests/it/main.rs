@@ -25,6 +25,7 @@ mod media;
 mod pg_schema;
 mod postgres;
 mod privacy;
+mod rate_limits;
 mod regulation;
 mod replies;
 mod sanctions;
