@@ -45,6 +45,8 @@ pub struct Config {
     pub core: Core,
     /// Rate limits per source address and per sender (issue 8 item 5).
     pub rate_limits: RateLimits,
+    /// Whether this process folds stored messages into records.
+    pub pipeline: PipelineSection,
     #[serde(default)]
     pub clients: BTreeMap<String, Client>,
     /// Staff and the case system on the admin API (R12 sanctions).
@@ -386,6 +388,15 @@ pub struct Core {
     pub overdue_refresh_secs: u64,
     /// Added to the clock when judging reply windows (drills and tests; 0 in production).
     pub clock_offset_secs: i64,
+}
+
+/// `[pipeline]`: the worker that folds stored messages into records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// `false`: this process only receives (acknowledges and stores); another instance on the
+    /// same PostgreSQL database, or this one's next start, makes the records.
+    pub enabled: bool,
 }
 
 /// `[rate_limits]`: GCRA quotas per client address (public API) and per sender identity

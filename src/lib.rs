@@ -91,19 +91,24 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 
     let poll_interval = Duration::from_millis(config.sink.poll_interval_ms);
     let pipeline_stop = CancellationToken::new();
-    let pipeline = tokio::spawn(
-        Pipeline {
-            store: store.clone(),
-            sealer: sealer.clone(),
-            decoder: decoder.clone(),
-            incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
-            poll_interval,
-            chat: chat_settings(&config),
-            mail: mail_settings(&config),
-            lease: lease::Lease::new(lease::PIPELINE, store::pipeline_holder()),
-        }
-        .run(pipeline_stop.clone()),
-    );
+    let pipeline = config.pipeline.enabled.then(|| {
+        tokio::spawn(
+            Pipeline {
+                store: store.clone(),
+                sealer: sealer.clone(),
+                decoder: decoder.clone(),
+                incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
+                poll_interval,
+                chat: chat_settings(&config),
+                mail: mail_settings(&config),
+                lease: lease::Lease::new(lease::PIPELINE, store::pipeline_holder()),
+            }
+            .run(pipeline_stop.clone()),
+        )
+    });
+    if pipeline.is_none() {
+        tracing::info!("The pipeline is off (pipeline.enabled = false): messages are stored, not folded into records.");
+    }
     // One health for the reply worker (and the other chat workers) and /readyz.
     let chat_health = chat::health::ChannelHealth::default();
     // Replies go out after the pipeline queues them, so they stop after it (see below).
@@ -234,7 +239,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
         // The pipeline first, so that what it records can still be delivered.
         pipeline_stop.cancel();
-        let _ = pipeline.await;
+        if let Some(pipeline) = pipeline {
+            let _ = pipeline.await;
+        }
         // Downloads in flight are cut and their rows left pending: the restart fetches them.
         fetch_stop.cancel();
         let _ = fetcher.await;
