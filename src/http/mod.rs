@@ -98,7 +98,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/openapi.json", get(openapi::serve_document))
         .merge(console::routes())
         .fallback(|| async { problem::Problem::not_found("no such resource") })
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn(auth::refuse_query_credentials));
     // Innermost first: panics, overload and timeouts become bare statuses, which the
     // problem layer then dresses as problem+json; request ids and tracing wrap it all.
     routes
