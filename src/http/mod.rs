@@ -14,6 +14,7 @@ pub mod media;
 pub mod openapi;
 pub mod problem;
 pub mod reports;
+pub mod serve;
 pub mod webhooks;
 
 use std::sync::Arc;
