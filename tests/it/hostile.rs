@@ -351,6 +351,31 @@ async fn a_slow_or_silent_body_gets_408_within_the_request_timeout_while_others_
     assert_eq!(stored(server.dir.path()).await, 1, "only the normal report");
 }
 
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off_and_does_not_hold_up_shutdown() {
+    let server = Server::start_with(|c| c.server.request_timeout_secs = 1).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    // Half a request head, then nothing: the connection is closed once the deadline passes.
+    let mut half = TcpStream::connect(&address).await.unwrap();
+    half.write_all(b"POST /v1/reports HTTP/1.1\r\nHost: hue.test\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PROMPT, half.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection is still open after {:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"), "{}", String::from_utf8_lossy(&answer));
+    // Another one connected at shutdown: shutdown still finishes (it used to wait for ever).
+    let mut second = TcpStream::connect(&address).await.unwrap();
+    second.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    // A full request on a third connection: once answered, the second was accepted before it.
+    let probe = exchange(&server, "GET /healthz HTTP/1.1\r\nHost: hue.test\r\n", Vec::new(), Duration::ZERO).await;
+    assert_eq!(probe.status, 200);
+    let started = Instant::now();
+    assert!(tokio::time::timeout(Duration::from_secs(10), server.stop()).await.is_ok(), "shutdown hung");
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    drop(second);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Decompression-bomb-like images and hostile EXIF.
 
