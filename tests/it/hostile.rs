@@ -879,6 +879,59 @@ async fn sql_and_html_in_text_fields_are_plain_text_stored_verbatim_and_never_ma
     assert!(script.contains("textContent") && !script.contains("innerHTML") && !script.contains("outerHTML"));
 }
 
+#[tokio::test]
+async fn duplicate_keys_and_control_characters_in_json_get_a_clear_answer() {
+    let mut server = Server::start_with(with_chat).await;
+    // Two descriptions: which one would a second parser read? Neither: refused, named.
+    let twice = r#"{"client_message_id":"dup-1","description":"Cây đổ ở Lê Lợi","description":"Khác hẳn"}"#;
+    let p = problem(server.post_raw(Some(APP_TOKEN), "application/json", twice.as_bytes().to_vec()).await, 400).await;
+    assert!(p["detail"].as_str().unwrap().contains("duplicate"), "{p}");
+    assert!(!p.to_string().contains("Khác"), "{p}");
+    // A NUL in a key is refused; in a text it is dropped from the record's text.
+    let p = problem(server.post_json(APP_TOKEN, &report("nul\u{0}id", "Cây đổ")).await, 400).await;
+    assert_eq!(p["pointer"], "/client_message_id");
+    let ack = server.post_json(APP_TOKEN, &report("nul-1", "Cây đổ\u{0} chắn\u{1b}[31m đường Lê Lợi")).await;
+    assert_eq!(ack.status(), 202);
+    server.delivered(1).await;
+    let description = server.sink_lines()[0]["description"].as_str().unwrap().to_owned();
+    assert!(!description.chars().any(|c| c.is_control() && c != '\n'), "{description:?}");
+    assert!(description.contains("đường Lê Lợi"), "{description:?}");
+    assert_eq!(stored(server.dir.path()).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_hotline_calls_get_the_same_clear_answers() {
+    let mut server = Server::start_with(with_chat).await;
+    let token = hue_intake::hotline::operators::issue(&server.store(), "op-hostile").await.unwrap();
+    let call = |id: &str, transcript: &str| {
+        json!({"call_id": id, "operator_id": "op-hostile", "consent": false, "transcript": transcript,
+               "address": "12 Lê Lợi'); DROP TABLE records;--", "lat": 16.4637, "lon": 107.5909})
+    };
+    let post = |body: Vec<u8>| {
+        server
+            .http
+            .post(server.url("/v1/hotline/calls"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let limit = hue_intake_adapters::app::MAX_DESCRIPTION_CHARS;
+    let long = format!("KH: {}", "e\u{0323}\u{0302}".repeat(limit + 1));
+    let p = problem(post(call("long", &long).to_string().into_bytes()).await.unwrap(), 400).await;
+    assert_eq!(p["pointer"], "/transcript", "{p}");
+    let deep = format!(r#"{{"call_id":"deep","transcript":{}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+    let p = problem(post(deep.into_bytes()).await.unwrap(), 400).await;
+    assert_eq!(p["pointer"], "/transcript", "{p}");
+    assert_eq!(stored(server.dir.path()).await, 0);
+    let said = "KH: <script>alert(1)</script> cây đổ'; DROP TABLE inbound;--";
+    assert_eq!(post(call("sql", said).to_string().into_bytes()).await.unwrap().status(), 202);
+    server.delivered(1).await;
+    let record = &server.sink_lines()[0];
+    assert_eq!(record["description"], "<script>alert(1)</script> cây đổ'; DROP TABLE inbound;--");
+    assert_eq!(record["location"]["address"], "12 Lê Lợi'); DROP TABLE records;--");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. Tokens in query strings.
 
