@@ -223,14 +223,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let serve_until = shutdown.clone();
     let running_store = store.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            // The peer's address, for the rate limit per client address.
-            http::router(state, limits).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(serve_until.cancelled_owned())
-        .await
-        .context("serving HTTP");
+        // A request's headers get the same time as the whole request.
+        http::serve::serve(listener, http::router(state, limits), limits.request_timeout, serve_until).await;
         tracing::info!("Stopped accepting; draining the pipeline and delivery.");
         // No new mail once requests stop: what it committed is drained below like the rest.
         mail_stop.cancel();
@@ -257,7 +251,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         let _ = overdue.await;
         store.close().await;
         tracing::info!("Shut down cleanly.");
-        served
+        anyhow::Ok(())
     });
     Ok(Running { address, store: running_store, delivered, shutdown, task })
 }

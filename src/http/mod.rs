@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
 pub mod reports;
+pub mod serve;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -106,7 +107,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/openapi.json", get(openapi::serve_document))
         .merge(console::routes())
         .fallback(|| async { problem::Problem::not_found("no such resource") })
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn(auth::refuse_query_credentials));
     // Innermost first: panics, overload and timeouts become bare statuses, which the
     // problem layer then dresses as problem+json; request ids and tracing wrap it all.
     routes

@@ -317,14 +317,21 @@ pub(super) async fn read_limited(app: &AppState, request: Request) -> Result<Byt
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-            too_large()
-        } else {
-            Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
-        }
-    })?;
+    let raw = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|e| if over_limit(&e) { too_large() } else { incomplete_body() })?;
     Ok(raw)
+}
+
+/// Whether reading a body under a limit failed because the body went over it (rather than
+/// breaking off or being badly framed).
+pub(super) fn over_limit(error: &axum::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+}
+
+/// A body that broke off or was badly framed (chunked encoding): the client's fault, not size.
+pub(super) fn incomplete_body() -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
 }
 
 async fn read_multipart(app: &AppState, request: Request) -> Result<Upload, Problem> {

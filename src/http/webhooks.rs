@@ -75,6 +75,7 @@ pub async fn facebook_handshake(State(app): State<AppState>, RawQuery(query): Ra
     request_body(content = String, content_type = "application/json", description = "The body exactly as Meta posts it"),
     responses(
         (status = 200, description = "Stored", body = String, content_type = "text/plain"),
+        (status = 400, description = "The body broke off or was badly framed; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Signature missing or wrong; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many messages from this sender (rate_limits.per_sender_*); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The Facebook webhook is not configured", body = Problem, content_type = "application/problem+json"),
@@ -109,6 +110,7 @@ pub async fn facebook_event(State(app): State<AppState>, headers: HeaderMap, bod
     request_body(content = String, content_type = "application/json", description = "The body exactly as Zalo posts it"),
     responses(
         (status = 200, description = "Stored (or the empty probe)", body = String, content_type = "text/plain"),
+        (status = 400, description = "The body broke off or was badly framed; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Signature missing, wrong or outside the freshness window; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many messages from this sender (rate_limits.per_sender_*); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The Zalo webhook is not configured", body = Problem, content_type = "application/problem+json"),
@@ -157,7 +159,17 @@ async fn read_body(app: &AppState, channel: Channel, headers: &HeaderMap, body: 
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, cap).await.map_err(|_| too_large())
+    // Only a body over the cap is 413. One that breaks off or is badly chunked used to be
+    // answered 413 too (found by the hostile suite): a wrong answer sending the sender looking
+    // for a size problem it does not have.
+    axum::body::to_bytes(body, cap).await.map_err(|e| {
+        if super::reports::over_limit(&e) {
+            too_large()
+        } else {
+            refused(channel, "incomplete");
+            super::reports::incomplete_body()
+        }
+    })
 }
 
 /// Seals and commits the body as one stored message; 200 once committed.

@@ -201,6 +201,11 @@ pub fn jpeg_with_gps(lat: f64, lon: f64) -> Vec<u8> {
     gps.extend(0u32.to_le_bytes());
     tiff.extend(gps);
     tiff.extend(data);
+    jpeg_with_exif(&tiff)
+}
+
+/// A minimal JPEG whose APP1 segment holds `tiff` as its EXIF block.
+pub fn jpeg_with_exif(tiff: &[u8]) -> Vec<u8> {
     let mut app1 = b"Exif\0\0".to_vec();
     app1.extend(tiff);
     let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe1];

@@ -14,6 +14,7 @@ mod crash;
 mod delivery;
 mod deploy;
 mod doubles;
+mod hostile;
 mod hotline;
 mod instances;
 mod mail;
