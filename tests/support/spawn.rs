@@ -13,6 +13,8 @@ pub fn spawn_serve(binary: &str, config: &Path) -> (Child, String) {
         .args(["serve", "--config"])
         .arg(config)
         .env("HUE_INTAKE__LOG__FORMAT", "json")
+        // As deploy/hue-intake.service runs it (the benchmark's memory figures are those).
+        .env("MALLOC_ARENA_MAX", "2")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
