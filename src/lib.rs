@@ -102,6 +102,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                 chat: chat_settings(&config),
                 mail: mail_settings(&config),
                 lease: lease::Lease::new(lease::PIPELINE, store::pipeline_holder()),
+                pace: Default::default(),
             }
             .run(pipeline_stop.clone()),
         )

@@ -17,6 +17,7 @@ mod email;
 pub(crate) use email::recipient_key as email_recipient_key;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hue_intake_adapters::app::Normalized;
@@ -30,8 +31,33 @@ pub use email::MailSettings;
 use crate::seal::Sealer;
 use crate::store::{NewRecord, Pending, Processed, Store, StoreError};
 
-/// Messages taken per transaction.
-const BATCH: usize = 256;
+/// Messages taken per step while messages are being received. A step's records are committed
+/// by the one writer that also commits every acknowledgement, so a big step holds the
+/// webhooks' answers behind it: at 256 chat messages a step, ingest's p99 was 24–32 ms; at 64,
+/// under 11 ms (issue 8).
+const BATCH_WHILE_RECEIVING: usize = 64;
+/// Messages taken per step when nothing was received since the last one (a backlog draining
+/// after a burst or a restart): fewer, larger commits make records faster (about a third more
+/// per second than at 64).
+const BATCH_DRAINING: usize = 256;
+
+/// How big the next step is: small while messages keep arriving, large while draining.
+#[derive(Debug, Default)]
+pub struct Pace {
+    /// The store's count of committed receives at the last step.
+    receives_seen: AtomicU64,
+    /// The size of the last step (a step that filled it found more waiting).
+    last_batch: AtomicUsize,
+}
+
+impl Pace {
+    fn next_batch(&self, receives: u64) -> usize {
+        let receiving = self.receives_seen.swap(receives, Ordering::Relaxed) != receives;
+        let batch = if receiving { BATCH_WHILE_RECEIVING } else { BATCH_DRAINING };
+        self.last_batch.store(batch, Ordering::Relaxed);
+        batch
+    }
+}
 
 /// The record stage's worker.
 pub struct Pipeline {
@@ -47,6 +73,7 @@ pub struct Pipeline {
     pub mail: MailSettings,
     /// Steps are taken only while this holds the store's `pipeline` lease.
     pub lease: crate::lease::Lease,
+    pub pace: Pace,
 }
 
 impl Pipeline {
@@ -60,7 +87,8 @@ impl Pipeline {
 
     /// Processes one batch of pending messages; returns how many were taken.
     pub async fn step(&self) -> Result<usize, StoreError> {
-        let pending = self.store.pending(BATCH).await?;
+        let batch = self.pace.next_batch(self.store.wakes().receives());
+        let pending = self.store.pending(batch).await?;
         let taken = pending.len();
         if taken == 0 {
             // Time-based work: chat drafts whose quiet time or limit has passed.
@@ -198,7 +226,7 @@ impl crate::worker::Stage for Pipeline {
     }
 
     fn batch_size(&self) -> usize {
-        BATCH
+        self.pace.last_batch.load(Ordering::Relaxed).max(1)
     }
 
     async fn step(&mut self) -> Result<usize, StoreError> {

@@ -453,7 +453,7 @@ async fn write_loop(
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let committed = commit_batch(&pool, &mut batch).await;
         if committed.messages {
-            wakes.messages.notify_one();
+            wakes.messages_stored();
         }
         if committed.records {
             wakes.records_queued();

@@ -60,6 +60,9 @@ pub struct Wakes {
     pub fetches: Arc<tokio::sync::Notify>,
     /// Replies queued for sending.
     pub replies: Arc<tokio::sync::Notify>,
+    /// Commits that stored new messages, since start: the pipeline sizes its steps by whether
+    /// this moved.
+    received: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Wakes {
@@ -69,11 +72,23 @@ impl Default for Wakes {
             records: Arc::new(watch::channel(0).0),
             fetches: Arc::default(),
             replies: Arc::default(),
+            received: Arc::default(),
         }
     }
 }
 
 impl Wakes {
+    /// New messages were committed: wakes the pipeline and counts the commit.
+    pub fn messages_stored(&self) {
+        self.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.messages.notify_one();
+    }
+
+    /// Commits that stored new messages since start.
+    pub fn receives(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn records_queued(&self) {
         self.records.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -556,7 +571,7 @@ async fn write_loop(
     while queue.recv_many(&mut batch, max_batch).await > 0 {
         let committed = commit_batch(&mut conn, &mut batch, receive_cap).await;
         if committed.messages {
-            wakes.messages.notify_one();
+            wakes.messages_stored();
         }
         if committed.records {
             wakes.records_queued();
