@@ -158,6 +158,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         let metrics = metrics.clone();
         let stop = deliver_stop.clone();
         let store = store.clone();
+        let sinks: Vec<String> = targets.keys().cloned().collect();
         async move {
             loop {
                 tokio::select! {
@@ -166,7 +167,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                         // The exporter does no upkeep of its own; without it histograms grow
                         // unbounded.
                         metrics.run_upkeep();
-                        telemetry::record_outbox(&store).await;
+                        telemetry::record_outbox(&store, &sinks).await;
                     }
                 }
             }
