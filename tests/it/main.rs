@@ -3,6 +3,9 @@
 //! crash and CLI tests. One test binary (one link step).
 
 mod api;
+mod chaos;
+#[path = "../support/chaos.rs"]
+mod chaos_harness;
 mod chat;
 mod chat_media;
 mod cli;
@@ -23,6 +26,8 @@ mod mail_servers;
 mod media;
 #[path = "../support/pg_schema.rs"]
 mod pg_schema;
+#[path = "../support/pii.rs"]
+mod pii;
 mod postgres;
 mod privacy;
 mod regulation;
