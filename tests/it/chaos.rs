@@ -16,6 +16,8 @@ fn mixed_traffic_through_kills_core_outage_and_full_disk_loses_and_duplicates_no
         core_down_secs: Some(5.0),
         disk_full_secs: Some(5.0),
         drain_secs: 120,
+        // HUE_CHAOS_KEEP=1 keeps the config and the gateway's log to look at.
+        keep: std::env::var_os("HUE_CHAOS_KEEP").is_some(),
         ..Options::default()
     });
     report.print();

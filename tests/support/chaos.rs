@@ -72,6 +72,8 @@ pub struct Options {
     pub tmpfs_mib: Option<u64>,
     /// Longest wait for the outbox to drain after the traffic stops.
     pub drain_secs: u64,
+    /// Retries of an HTTP message after a 5xx or no answer (same body).
+    pub retries: u32,
     /// Keep the work directory (config, logs) instead of deleting it.
     pub keep: bool,
 }
@@ -86,6 +88,7 @@ impl Default for Options {
             disk_full_secs: None,
             tmpfs_mib: None,
             drain_secs: 180,
+            retries: 2,
             keep: false,
         }
     }
@@ -111,6 +114,8 @@ the mail servers (HUE_TEST_MAIL_DIR=/var/tmp/hue-intake-mail ./scripts/mail-serv
   --tmpfs-mib N      size of the tmpfs data directory (default: room for the run, >= 64)
   --drain-secs N     longest wait for every acknowledged message to be delivered after the
                      traffic stops (default 180)
+  --retries N        retries of an HTTP message after a 5xx or no answer, same body, 0.3 s,
+                     0.6 s … apart, as apps and the platforms retry (default 2)
   --keep             keep the work directory (config, gateway logs) and print its path
   --help             this text
 
@@ -140,6 +145,7 @@ impl Options {
                 "--disk-full" => o.disk_full_secs = Some(number(flag, value()?)?),
                 "--tmpfs-mib" => o.tmpfs_mib = Some(number(flag, value()?)?),
                 "--drain-secs" => o.drain_secs = number(flag, value()?)?,
+                "--retries" => o.retries = number(flag, value()?)?,
                 "--keep" => o.keep = true,
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
@@ -236,6 +242,8 @@ struct Sent {
     /// When it was sent and answered, from the start of the run.
     sent: Duration,
     answered: Duration,
+    /// 0 for the first attempt, then each retry of the same body.
+    attempt: u32,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -660,41 +668,51 @@ impl Shared {
     }
 }
 
-async fn send_http(shared: Arc<Shared>, channel: Channel, n: u64) {
+/// Sends message `n` like a client would: up to `retries` more times with the same body after
+/// a 5xx or no answer (platforms and apps retry), each attempt recorded.
+async fn send_http(shared: Arc<Shared>, channel: Channel, n: u64, retries: u32) {
     let marker = shared.marker(n);
     let message = message(channel, &marker, n);
     let url = format!("{}{}", shared.base, message.path);
-    let mut request = shared.http.post(url);
-    request = match message.body {
-        Body::Json(body) => request.header("content-type", "application/json").body(body),
-        Body::Multipart(report, jpeg) => {
-            let form = reqwest::multipart::Form::new()
-                .part("report", reqwest::multipart::Part::text(report).mime_str("application/json").unwrap())
-                .part("photo", reqwest::multipart::Part::bytes(jpeg).file_name("anh.jpg"));
-            request.multipart(form)
+    for attempt in 0..=retries {
+        let mut request = shared.http.post(&url);
+        request = match &message.body {
+            Body::Json(body) => request.header("content-type", "application/json").body(body.clone()),
+            Body::Multipart(report, jpeg) => {
+                let form = reqwest::multipart::Form::new()
+                    .part("report", reqwest::multipart::Part::text(report.clone()).mime_str("application/json").unwrap())
+                    .part("photo", reqwest::multipart::Part::bytes(jpeg.clone()).file_name("anh.jpg"));
+                request.multipart(form)
+            }
+        };
+        for (name, value) in &message.headers {
+            request = request.header(*name, value);
         }
-    };
-    for (name, value) in message.headers {
-        request = request.header(name, value);
-    }
-    if channel == Channel::Hotline {
-        request = request.bearer_auth(&shared.operator);
-    }
-    let sent = shared.now();
-    let (answer, code) = match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let code = match response.json::<Value>().await {
-                Ok(body) if status == 202 => body["tracking_code"].as_str().map(str::to_owned),
-                _ => None,
-            };
-            (Answer::Status(status), code)
+        if channel == Channel::Hotline {
+            request = request.bearer_auth(&shared.operator);
         }
-        Err(e) if e.is_connect() => (Answer::Transport("connect"), None),
-        Err(e) if e.is_timeout() => (Answer::Transport("timeout"), None),
-        Err(_) => (Answer::Transport("cut"), None),
-    };
-    shared.record(Sent { channel, source: message.source, answer, code, sent, answered: shared.now() });
+        let sent = shared.now();
+        let (answer, code) = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let code = match response.json::<Value>().await {
+                    Ok(body) if status == 202 => body["tracking_code"].as_str().map(str::to_owned),
+                    _ => None,
+                };
+                (Answer::Status(status), code)
+            }
+            Err(e) if e.is_connect() => (Answer::Transport("connect"), None),
+            Err(e) if e.is_timeout() => (Answer::Transport("timeout"), None),
+            Err(_) => (Answer::Transport("cut"), None),
+        };
+        let final_answer = answer.ok() || matches!(answer, Answer::Status(400..=499));
+        shared.record(Sent { channel, source: message.source.clone(), answer, code, sent, answered: shared.now(), attempt });
+        if final_answer {
+            break;
+        }
+        // A client's back-off (pacing, not synchronisation).
+        tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt + 1))).await;
+    }
 }
 
 type ImapSession = async_imap::Session<tokio::net::TcpStream>;
@@ -728,7 +746,7 @@ async fn mail_sender(shared: Arc<Shared>, user: String, queue: Arc<tokio::sync::
             },
             None => Answer::Transport("connect"),
         };
-        shared.record(Sent { channel: Channel::Mail, source, answer, code: None, sent, answered: shared.now() });
+        shared.record(Sent { channel: Channel::Mail, source, answer, code: None, sent, answered: shared.now(), attempt: 0 });
     }
     if let Some(mut s) = session {
         let _ = s.logout().await;
@@ -737,7 +755,7 @@ async fn mail_sender(shared: Arc<Shared>, user: String, queue: Arc<tokio::sync::
 
 /// Sends messages at the set rate until `stop` (from the start of the run), then waits for the
 /// answers of those in flight.
-async fn traffic(shared: Arc<Shared>, rate: u32, stop: Duration, mail_user: String) -> u64 {
+async fn traffic(shared: Arc<Shared>, rate: u32, retries: u32, stop: Duration, mail_user: String) -> u64 {
     let (mail_tx, mail_rx) = tokio::sync::mpsc::channel::<u64>(100_000);
     let mail_rx = Arc::new(tokio::sync::Mutex::new(mail_rx));
     let mut senders = tokio::task::JoinSet::new();
@@ -755,7 +773,7 @@ async fn traffic(shared: Arc<Shared>, rate: u32, stop: Duration, mail_user: Stri
         if channel == Channel::Mail {
             let _ = mail_tx.send(n).await;
         } else {
-            in_flight.spawn(send_http(shared.clone(), channel, n));
+            in_flight.spawn(send_http(shared.clone(), channel, n, retries));
         }
         n += 1;
         while in_flight.try_join_next().is_some() {}
@@ -872,7 +890,10 @@ async fn faults(
                     core.state.lock().unwrap().last_taken.is_some_and(|t| t > back_at && Some(t) != taken_before)
                 })
                 .await;
-                figures.core_drain = poll_for(Duration::from_secs(120), || shared.all_delivered(&acked)).await;
+                // Measured from the core's return, like the first delivery.
+                figures.core_drain = poll_for(Duration::from_secs(120), || shared.all_delivered(&acked))
+                    .await
+                    .map(|_| back_at.elapsed());
             }
             _ => {
                 let full = options.disk_full();
@@ -943,6 +964,9 @@ pub struct Report {
     pub sent: u64,
     pub per_channel: BTreeMap<String, BTreeMap<String, u64>>,
     pub acked: u64,
+    /// HTTP attempts after the first, and messages acknowledged only on one of them.
+    pub retries: u64,
+    pub acked_on_retry: u64,
     pub delivered_records: u64,
     pub core_posts: u64,
     pub core_refused: u64,
@@ -1035,7 +1059,7 @@ async fn run_async(options: Options) -> Report {
         tmpfs.path.join("filler"),
         metrics_seen.clone(),
     ));
-    let sent_total = traffic(shared.clone(), options.rate, Duration::from_secs(options.seconds), mail_user).await;
+    let sent_total = traffic(shared.clone(), options.rate, options.retries, Duration::from_secs(options.seconds), mail_user).await;
     let (faults, core_server) = fault_task.await.unwrap();
 
     // Drain: every acknowledged message at the core and nothing pending in the outbox (the
@@ -1147,6 +1171,8 @@ fn reconcile(shared: &Shared, faults: &Faults, report: &mut Report) {
     }
     let mut latencies = Vec::new();
     let mut matched: BTreeSet<&str> = BTreeSet::new();
+    // Source -> (channel, acknowledged, tracking codes of its 202s, attempt of the last 2xx).
+    let mut messages: BTreeMap<&str, (Channel, bool, BTreeSet<String>, u32)> = BTreeMap::new();
     for s in sent.iter() {
         let label = match &s.answer {
             Answer::Status(200..=299) => "2xx".to_owned(),
@@ -1161,27 +1187,47 @@ fn reconcile(shared: &Shared, faults: &Faults, report: &mut Report) {
         {
             *report.disk_full_answers.entry(label).or_default() += 1;
         }
-        let records = state.by_source.get(&s.source);
+        if s.attempt > 0 {
+            report.retries += 1;
+        }
+        let message = messages.entry(s.source.as_str()).or_insert((s.channel, false, BTreeSet::new(), 0));
+        if s.answer.ok() {
+            message.1 = true;
+            message.2.extend(s.code.clone());
+            message.3 = message.3.max(s.attempt);
+            if s.channel != Channel::Mail {
+                latencies.push(s.answered - s.sent);
+            }
+        }
+    }
+    // Per message (all its attempts): in at most one record; if acknowledged, in exactly one,
+    // under the one code its 202s gave.
+    for (source, (channel, acked, codes, attempt)) in &messages {
+        let records = state.by_source.get(*source);
         let count = records.map_or(0, BTreeSet::len);
         if count > 1 {
-            report.duplicates.push(format!("{} is in {count} records", s.source));
+            report.duplicates.push(format!("{source} is in {count} records"));
         }
         if let Some(records) = records {
             matched.extend(records.iter().map(String::as_str));
         }
-        if s.answer.ok() {
-            report.acked += 1;
-            if s.channel != Channel::Mail {
-                latencies.push(s.answered - s.sent);
-            }
-            match records.and_then(|r| r.first()) {
-                None => report.lost.push(format!("{} ({}) acknowledged, never delivered", s.source, s.channel.name())),
-                Some(record) => {
-                    if let Some(code) = &s.code
-                        && state.codes.get(record) != Some(code)
-                    {
-                        report.failures.push(format!("{} delivered under another code than its 202's", s.source));
-                    }
+        if !acked {
+            continue;
+        }
+        report.acked += 1;
+        if *attempt > 0 {
+            report.acked_on_retry += 1;
+        }
+        if codes.len() > 1 {
+            report.failures.push(format!("{source}: its attempts were acknowledged under {} codes", codes.len()));
+        }
+        match records.and_then(|r| r.first()) {
+            None => report.lost.push(format!("{source} ({}) acknowledged, never delivered", channel.name())),
+            Some(record) => {
+                if let Some(code) = codes.first()
+                    && state.codes.get(record) != Some(code)
+                {
+                    report.failures.push(format!("{source} delivered under another code than its 202's"));
                 }
             }
         }
@@ -1226,7 +1272,7 @@ impl Report {
     pub fn print(&self) {
         let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
         println!();
-        println!("{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  other", "channel", "sent", "2xx", "503", "connect", "cut", "timeout");
+        println!("{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  other", "channel", "answers", "2xx", "503", "connect", "cut", "timeout");
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
         for channel in Channel::ALL {
             let row = self.per_channel.get(channel.name()).cloned().unwrap_or_default();
@@ -1255,7 +1301,7 @@ impl Report {
         println!(
             "{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}",
             "all",
-            self.sent,
+            totals.values().sum::<u64>(),
             get("2xx"),
             get("503"),
             get("connect"),
@@ -1285,12 +1331,12 @@ impl Report {
         if let Some((from, length)) = f.disk_full {
             let answers: Vec<String> = self.disk_full_answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             println!(
-                "disk full: from {:.1} s for {:.1} s ({} MiB of filler); answers meanwhile {}; first 2xx after freeing {}",
+                "disk full: from {:.1} s for {:.1} s ({} MiB of filler); HTTP answers meanwhile {}; first 2xx after freeing {}",
                 from.as_secs_f64(),
                 length.as_secs_f64(),
                 f.filler_bytes / (1 << 20),
                 answers.join(", "),
-                secs(f.disk_recovery)
+                f.disk_recovery.map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
             );
         }
         println!(
@@ -1301,8 +1347,14 @@ impl Report {
             self.resends
         );
         println!(
-            "acknowledged {}, delivered records {}, records matching no message {}, duplicates {}, lost {}, leaks {}",
-            self.acked,
+            "messages {}, retries {} ({} messages acknowledged on a retry), acknowledged {}",
+            self.sent,
+            self.retries,
+            self.acked_on_retry,
+            self.acked
+        );
+        println!(
+            "delivered records {}, records matching no message {}, duplicates {}, lost {}, leaks {}",
             self.delivered_records,
             self.unmatched_records,
             self.duplicates.len(),
