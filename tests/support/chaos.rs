@@ -338,7 +338,11 @@ fn message(channel: Channel, marker: &str, n: u64) -> Message {
             let body = serde_json::to_vec(&report).unwrap();
             Message {
                 path: "/v1/reports",
-                body: if channel == Channel::App { Body::Json(body) } else { Body::Multipart(report.to_string(), jpeg(marker)) },
+                body: if channel == Channel::App {
+                    Body::Json(body)
+                } else {
+                    Body::Multipart(report.to_string(), jpeg(marker))
+                },
                 headers: vec![("authorization", format!("Bearer {APP_TOKEN}"))],
                 source: format!("app:{marker}"),
             }
@@ -554,7 +558,8 @@ impl Gateway {
     /// Starts it; returns how long until it announced its address.
     fn start(&mut self) -> Duration {
         let started = Instant::now();
-        let (child, _) = crate::spawn::spawn_serve_logged(env!("CARGO_BIN_EXE_hue-intake"), &self.config, Some(&self.log));
+        let (child, _) =
+            crate::spawn::spawn_serve_logged(env!("CARGO_BIN_EXE_hue-intake"), &self.config, Some(&self.log));
         self.child = Some(child);
         self.starts += 1;
         started.elapsed()
@@ -654,7 +659,13 @@ impl Shared {
 
     /// Sources of the messages acknowledged before `before` (from the start of the run).
     fn acked_before(&self, before: Duration) -> BTreeSet<String> {
-        self.sent.lock().unwrap().iter().filter(|s| s.answer.ok() && s.answered < before).map(|s| s.source.clone()).collect()
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.answer.ok() && s.answered < before)
+            .map(|s| s.source.clone())
+            .collect()
     }
 
     fn all_delivered(&self, sources: &BTreeSet<String>) -> bool {
@@ -663,7 +674,8 @@ impl Shared {
     }
 
     async fn metrics(&self) -> Option<String> {
-        let answer = self.http.get(format!("{}/metrics", self.base)).timeout(Duration::from_secs(3)).send().await.ok()?;
+        let answer =
+            self.http.get(format!("{}/metrics", self.base)).timeout(Duration::from_secs(3)).send().await.ok()?;
         answer.text().await.ok()
     }
 }
@@ -680,7 +692,10 @@ async fn send_http(shared: Arc<Shared>, channel: Channel, n: u64, retries: u32) 
             Body::Json(body) => request.header("content-type", "application/json").body(body.clone()),
             Body::Multipart(report, jpeg) => {
                 let form = reqwest::multipart::Form::new()
-                    .part("report", reqwest::multipart::Part::text(report.clone()).mime_str("application/json").unwrap())
+                    .part(
+                        "report",
+                        reqwest::multipart::Part::text(report.clone()).mime_str("application/json").unwrap(),
+                    )
                     .part("photo", reqwest::multipart::Part::bytes(jpeg.clone()).file_name("anh.jpg"));
                 request.multipart(form)
             }
@@ -706,7 +721,15 @@ async fn send_http(shared: Arc<Shared>, channel: Channel, n: u64, retries: u32) 
             Err(_) => (Answer::Transport("cut"), None),
         };
         let final_answer = answer.ok() || matches!(answer, Answer::Status(400..=499));
-        shared.record(Sent { channel, source: message.source.clone(), answer, code, sent, answered: shared.now(), attempt });
+        shared.record(Sent {
+            channel,
+            source: message.source.clone(),
+            answer,
+            code,
+            sent,
+            answered: shared.now(),
+            attempt,
+        });
         if final_answer {
             break;
         }
@@ -726,7 +749,11 @@ async fn imap_session(user: &str) -> Option<ImapSession> {
 
 /// Appends the mails it is given to the run's INBOX over one IMAP session (reopened when it
 /// fails); each successful APPEND is an acknowledged message.
-async fn mail_sender(shared: Arc<Shared>, user: String, queue: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<u64>>>) {
+async fn mail_sender(
+    shared: Arc<Shared>,
+    user: String,
+    queue: Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<u64>>>,
+) {
     let mut session: Option<ImapSession> = None;
     loop {
         let next = queue.lock().await.recv().await;
@@ -746,7 +773,15 @@ async fn mail_sender(shared: Arc<Shared>, user: String, queue: Arc<tokio::sync::
             },
             None => Answer::Transport("connect"),
         };
-        shared.record(Sent { channel: Channel::Mail, source, answer, code: None, sent, answered: shared.now(), attempt: 0 });
+        shared.record(Sent {
+            channel: Channel::Mail,
+            source,
+            answer,
+            code: None,
+            sent,
+            answered: shared.now(),
+            attempt: 0,
+        });
     }
     if let Some(mut s) = session {
         let _ = s.logout().await;
@@ -908,7 +943,12 @@ async fn faults(
                 let freed = shared.now();
                 figures.disk_full = Some((from, freed - from));
                 let first_ok = || {
-                    shared.sent.lock().unwrap().iter().any(|s| s.sent >= freed && s.answer.ok() && s.channel != Channel::Mail)
+                    shared
+                        .sent
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .any(|s| s.sent >= freed && s.answer.ok() && s.channel != Channel::Mail)
                 };
                 figures.disk_recovery = poll_for(Duration::from_secs(60), first_ok).await.map(|_| {
                     let sent = shared.sent.lock().unwrap();
@@ -1059,7 +1099,8 @@ async fn run_async(options: Options) -> Report {
         tmpfs.path.join("filler"),
         metrics_seen.clone(),
     ));
-    let sent_total = traffic(shared.clone(), options.rate, options.retries, Duration::from_secs(options.seconds), mail_user).await;
+    let sent_total =
+        traffic(shared.clone(), options.rate, options.retries, Duration::from_secs(options.seconds), mail_user).await;
     let (faults, core_server) = fault_task.await.unwrap();
 
     // Drain: every acknowledged message at the core and nothing pending in the outbox (the
@@ -1272,7 +1313,10 @@ impl Report {
     pub fn print(&self) {
         let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
         println!();
-        println!("{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  other", "channel", "answers", "2xx", "503", "connect", "cut", "timeout");
+        println!(
+            "{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  other",
+            "channel", "answers", "2xx", "503", "connect", "cut", "timeout"
+        );
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
         for channel in Channel::ALL {
             let row = self.per_channel.get(channel.name()).cloned().unwrap_or_default();
@@ -1348,10 +1392,7 @@ impl Report {
         );
         println!(
             "messages {}, retries {} ({} messages acknowledged on a retry), acknowledged {}",
-            self.sent,
-            self.retries,
-            self.acked_on_retry,
-            self.acked
+            self.sent, self.retries, self.acked_on_retry, self.acked
         );
         println!(
             "delivered records {}, records matching no message {}, duplicates {}, lost {}, leaks {}",
