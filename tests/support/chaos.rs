@@ -1018,6 +1018,8 @@ pub struct Report {
     pub failures: Vec<String>,
     pub faults: Faults,
     pub disk_full_answers: BTreeMap<String, u64>,
+    pub acked_while_full: u64,
+    pub acked_while_full_delivered: u64,
     pub p50: Duration,
     pub p99: Duration,
     pub peak_rss_kib: u64,
@@ -1214,6 +1216,7 @@ fn reconcile(shared: &Shared, faults: &Faults, report: &mut Report) {
     let mut matched: BTreeSet<&str> = BTreeSet::new();
     // Source -> (channel, acknowledged, tracking codes of its 202s, attempt of the last 2xx).
     let mut messages: BTreeMap<&str, (Channel, bool, BTreeSet<String>, u32)> = BTreeMap::new();
+    let mut acked_while_full: BTreeSet<&str> = BTreeSet::new();
     for s in sent.iter() {
         let label = match &s.answer {
             Answer::Status(200..=299) => "2xx".to_owned(),
@@ -1226,6 +1229,9 @@ fn reconcile(shared: &Shared, faults: &Faults, report: &mut Report) {
             && s.sent < from + length
             && s.channel != Channel::Mail
         {
+            if s.answer.ok() {
+                acked_while_full.insert(s.source.as_str());
+            }
             *report.disk_full_answers.entry(label).or_default() += 1;
         }
         if s.attempt > 0 {
@@ -1273,6 +1279,10 @@ fn reconcile(shared: &Shared, faults: &Faults, report: &mut Report) {
             }
         }
     }
+    // The 2xx given while the disk was full must have been real commits: each is delivered.
+    report.acked_while_full = acked_while_full.len() as u64;
+    report.acked_while_full_delivered =
+        acked_while_full.iter().filter(|s| state.by_source.contains_key(**s)).count() as u64;
     report.unmatched_records = state.taken.keys().filter(|k| !matched.contains(k.as_str())).count() as u64;
     latencies.sort();
     let pick = |q: f64| {
@@ -1375,11 +1385,14 @@ impl Report {
         if let Some((from, length)) = f.disk_full {
             let answers: Vec<String> = self.disk_full_answers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             println!(
-                "disk full: from {:.1} s for {:.1} s ({} MiB of filler); HTTP answers meanwhile {}; first 2xx after freeing {}",
+                "disk full: from {:.1} s for {:.1} s ({} MiB of filler); HTTP answers meanwhile {} ({} messages \
+                 acknowledged, {} of them delivered); first 2xx after freeing {}",
                 from.as_secs_f64(),
                 length.as_secs_f64(),
                 f.filler_bytes / (1 << 20),
                 answers.join(", "),
+                self.acked_while_full,
+                self.acked_while_full_delivered,
                 f.disk_recovery.map_or("-".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
             );
         }
