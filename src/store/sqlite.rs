@@ -172,7 +172,16 @@ impl SqliteStore {
         // One process runs the pipeline on an SQLite database, so a lease found at open is
         // a dead process's (killed before it could give it up): without this, a restart
         // after a crash would stand still until that lease ran out.
-        sqlx::query("DELETE FROM leases").execute(&mut conn).await?;
+        // On a full disk this write fails (SQLITE_FULL), and failing the open for it kept a
+        // gateway restarted on a full disk from starting at all (found by the chaos harness,
+        // which kills it while the disk is full): it now starts and answers 503 until there is
+        // room again, and the dead process's lease simply runs out as it would on PostgreSQL.
+        if let Err(e) = sqlx::query("DELETE FROM leases").execute(&mut conn).await {
+            if !is_disk_full(&e) {
+                return Err(e.into());
+            }
+            tracing::warn!("Disk full at start: stale work leases are left to run out.");
+        }
         let checkpointer = SqliteConnection::connect_with(&connect).await?;
         let readers = SqlitePoolOptions::new().max_connections(8).connect_with(connect.clone().read_only(true)).await?;
         let (writer, queue) = mpsc::channel(options.group_commit_max_batch.max(1) * 4);
@@ -489,6 +498,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/sqlite/0008_leases.sql")),
     (9, include_str!("migrations/sqlite/0009_core_updates.sql")),
 ];
+
+/// SQLITE_FULL: the disk (or `max_page_count`) has no room for the write.
+fn is_disk_full(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("13"))
+}
 
 async fn migrate(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::raw_sql(
