@@ -74,6 +74,8 @@ pub struct Options {
     pub drain_secs: u64,
     /// Retries of an HTTP message after a 5xx or no answer (same body).
     pub retries: u32,
+    /// One more SIGKILL half-way through the disk-full period, restarting on the full disk.
+    pub kill_while_full: bool,
     /// Keep the work directory (config, logs) instead of deleting it.
     pub keep: bool,
 }
@@ -89,6 +91,7 @@ impl Default for Options {
             tmpfs_mib: None,
             drain_secs: 180,
             retries: 2,
+            kill_while_full: true,
             keep: false,
         }
     }
@@ -116,6 +119,9 @@ the mail servers (HUE_TEST_MAIL_DIR=/var/tmp/hue-intake-mail ./scripts/mail-serv
                      traffic stops (default 180)
   --retries N        retries of an HTTP message after a 5xx or no answer, same body, 0.3 s,
                      0.6 s … apart, as apps and the platforms retry (default 2)
+  --no-kill-while-full
+                     no SIGKILL half-way through the disk-full period (by default the
+                     gateway is also killed then and restarted on the full disk)
   --keep             keep the work directory (config, gateway logs) and print its path
   --help             this text
 
@@ -146,6 +152,7 @@ impl Options {
                 "--tmpfs-mib" => o.tmpfs_mib = Some(number(flag, value()?)?),
                 "--drain-secs" => o.drain_secs = number(flag, value()?)?,
                 "--retries" => o.retries = number(flag, value()?)?,
+                "--no-kill-while-full" => o.kill_while_full = false,
                 "--keep" => o.keep = true,
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
@@ -555,14 +562,25 @@ struct Gateway {
 }
 
 impl Gateway {
-    /// Starts it; returns how long until it announced its address.
-    fn start(&mut self) -> Duration {
+    /// Starts it; returns how long until it announced its address, or `Err` if it did not
+    /// (it exited, or said nothing for 30 s): the watcher then tries again, as systemd would.
+    fn start(&mut self) -> Result<Duration, String> {
         let started = Instant::now();
-        let (child, _) =
-            crate::spawn::spawn_serve_logged(env!("CARGO_BIN_EXE_hue-intake"), &self.config, Some(&self.log));
-        self.child = Some(child);
         self.starts += 1;
-        started.elapsed()
+        let (config, log) = (self.config.clone(), self.log.clone());
+        let spawned = std::panic::catch_unwind(move || {
+            crate::spawn::spawn_serve_logged(env!("CARGO_BIN_EXE_hue-intake"), &config, Some(&log))
+        });
+        match spawned {
+            Ok((child, _)) => {
+                self.child = Some(child);
+                Ok(started.elapsed())
+            }
+            Err(_) => {
+                self.child = None;
+                Err(format!("start {} failed", self.starts))
+            }
+        }
     }
 
     fn sample_rss(&mut self) {
@@ -836,6 +854,22 @@ pub struct Faults {
     pub disk_recovery: Option<Duration>,
 }
 
+/// SIGKILL, then a restart at once; a restart that fails is noted (the watcher retries).
+async fn kill_and_restart(gateway: &Arc<Mutex<Gateway>>, at: Duration, figures: &mut Faults) {
+    let restart = with_gateway(gateway, |g| {
+        g.kill();
+        g.start()
+    })
+    .await;
+    match restart {
+        Ok(took) => figures.kills.push((at, took)),
+        Err(e) => {
+            figures.kills.push((at, Duration::MAX));
+            figures.unexpected_exits.push(format!("no restart after the kill at {:.1} s ({e})", at.as_secs_f64()));
+        }
+    }
+}
+
 /// Runs `what` on the blocking pool with the gateway locked (kill, start, terminate).
 async fn with_gateway<T: Send + 'static>(
     gateway: &Arc<Mutex<Gateway>>,
@@ -897,12 +931,7 @@ async fn faults(
                     metrics_seen.lock().unwrap().push(m);
                 }
                 let at = shared.now();
-                let restart = with_gateway(&gateway, |g| {
-                    g.kill();
-                    g.start()
-                })
-                .await;
-                figures.kills.push((at, restart));
+                kill_and_restart(&gateway, at, &mut figures).await;
             }
             1 => {
                 let down = options.core_down();
@@ -938,6 +967,13 @@ async fn faults(
                     Err(e) => figures.unexpected_exits.push(format!("could not fill the disk: {e}")),
                 }
                 let from = shared.now();
+                if options.kill_while_full {
+                    // Half-way: SIGKILL, and a restart on the full disk (it must start, answer
+                    // 503 until the disk is freed, and lose nothing it acknowledged before).
+                    sleep_until(&shared, filling + full / 2).await;
+                    let at = shared.now();
+                    kill_and_restart(&gateway, at, &mut figures).await;
+                }
                 sleep_until(&shared, filling + full).await;
                 let _ = std::fs::remove_file(&filler);
                 let freed = shared.now();
@@ -978,11 +1014,17 @@ async fn watch(shared: Arc<Shared>, gateway: Arc<Mutex<Gateway>>, stop: Cancella
         };
         if let Some(status) = exited {
             exits.push(format!("the gateway exited on its own at {:.1} s ({status})", shared.now().as_secs_f64()));
-            with_gateway(&gateway, |g| {
+        }
+        // Not running (it exited, or a restart failed): start it again, as systemd would.
+        if exited.is_some() || gateway.try_lock().is_ok_and(|g| g.child.is_none()) {
+            let started = with_gateway(&gateway, |g| {
                 g.child = None;
                 g.start()
             })
             .await;
+            if let Err(e) = started {
+                exits.push(format!("the gateway did not start at {:.1} s ({e})", shared.now().as_secs_f64()));
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => {}
@@ -1068,7 +1110,7 @@ async fn run_async(options: Options) -> Report {
 
     let log = work.path().join("gateway.log");
     let mut gw = Gateway { config, log: log.clone(), child: None, starts: 0, peak_rss_kib: 0 };
-    gw.start();
+    gw.start().expect("the gateway starts");
     let gateway = Arc::new(Mutex::new(gw));
     let shared = Arc::new(Shared {
         start: Instant::now(),
@@ -1365,11 +1407,17 @@ impl Report {
         println!();
         let f = &self.faults;
         for (i, (at, restart)) in f.kills.iter().enumerate() {
+            let full = f.disk_full.is_some_and(|(from, length)| *at >= from && *at < from + length);
+            let restart = if *restart == Duration::MAX {
+                "not restarted".to_owned()
+            } else {
+                format!("restarted and listening in {:.2} s", restart.as_secs_f64())
+            };
             println!(
-                "kill {}: SIGKILL at {:.1} s, restarted and listening in {:.2} s",
+                "kill {}: SIGKILL at {:.1} s{}, {restart}",
                 i + 1,
                 at.as_secs_f64(),
-                restart.as_secs_f64()
+                if full { " (disk full)" } else { "" }
             );
         }
         if let Some((from, length)) = f.core_down {
