@@ -854,6 +854,11 @@ pub struct Faults {
     pub disk_recovery: Option<Duration>,
 }
 
+fn failed_starts(since: Duration, attempts: u32, until: Option<Duration>) -> String {
+    let until = until.map_or("the end".to_owned(), |t| format!("{:.1} s", t.as_secs_f64()));
+    format!("the gateway could not start from {:.1} s to {until} ({attempts} attempts)", since.as_secs_f64())
+}
+
 /// SIGKILL, then a restart at once; a restart that fails is noted (the watcher retries).
 async fn kill_and_restart(gateway: &Arc<Mutex<Gateway>>, at: Duration, figures: &mut Faults) {
     let restart = with_gateway(gateway, |g| {
@@ -1004,6 +1009,7 @@ async fn faults(
 /// failure) if it exits on its own.
 async fn watch(shared: Arc<Shared>, gateway: Arc<Mutex<Gateway>>, stop: CancellationToken) -> Vec<String> {
     let mut exits = Vec::new();
+    let mut failing_since: Option<(Duration, u32)> = None;
     while !stop.is_cancelled() {
         let exited = match gateway.try_lock() {
             Ok(mut g) => {
@@ -1022,14 +1028,24 @@ async fn watch(shared: Arc<Shared>, gateway: Arc<Mutex<Gateway>>, stop: Cancella
                 g.start()
             })
             .await;
-            if let Err(e) = started {
-                exits.push(format!("the gateway did not start at {:.1} s ({e})", shared.now().as_secs_f64()));
+            // One line per streak of failed starts, not one per attempt.
+            match (started, failing_since) {
+                (Err(_), None) => failing_since = Some((shared.now(), 1)),
+                (Err(_), Some((since, attempts))) => failing_since = Some((since, attempts + 1)),
+                (Ok(_), Some((since, attempts))) => {
+                    exits.push(failed_starts(since, attempts, Some(shared.now())));
+                    failing_since = None;
+                }
+                (Ok(_), None) => {}
             }
         }
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
+    }
+    if let Some((since, attempts)) = failing_since {
+        exits.push(failed_starts(since, attempts, None));
     }
     exits
 }
