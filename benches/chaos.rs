@@ -12,6 +12,8 @@
 mod chaos_harness;
 #[path = "../tests/support/pii.rs"]
 mod pii;
+#[path = "../tests/support/signing.rs"]
+mod signing;
 // The harness starts the gateway through the logging variant only.
 #[allow(dead_code)]
 #[path = "../tests/support/spawn.rs"]

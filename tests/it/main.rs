@@ -33,5 +33,7 @@ mod privacy;
 mod regulation;
 mod replies;
 mod sanctions;
+#[path = "../support/signing.rs"]
+mod signing;
 #[path = "../support/spawn.rs"]
 mod spawn;

@@ -32,9 +32,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 const APP_TOKEN: &str = "chaos-app-token-0123456789abcdef";
@@ -253,10 +251,6 @@ struct Sent {
     attempt: u32,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Message `n` of the run: where it goes, its body and headers, the source its record names.
 struct Message {
     path: &'static str,
@@ -305,9 +299,7 @@ fn message(channel: Channel, marker: &str, n: u64) -> Message {
                 }]}]
             }))
             .unwrap();
-            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(FB_APP_SECRET.as_bytes()).unwrap();
-            mac.update(&body);
-            let signature = format!("sha256={}", hex(&mac.finalize().into_bytes()));
+            let signature = crate::signing::facebook(FB_APP_SECRET, &body);
             Message {
                 path: "/webhooks/facebook",
                 body: Body::Json(body),
@@ -323,11 +315,7 @@ fn message(channel: Channel, marker: &str, n: u64) -> Message {
                 "recipient": { "id": "2012345678901234567" }, "message": { "text": text, "msg_id": marker }
             }))
             .unwrap();
-            let mut hasher = Sha256::new();
-            for part in [ZALO_APP_ID.as_bytes(), &body, timestamp.as_bytes(), ZALO_OA_SECRET.as_bytes()] {
-                hasher.update(part);
-            }
-            let signature = format!("mac={}", hex(&hasher.finalize()));
+            let signature = crate::signing::zalo(ZALO_APP_ID, ZALO_OA_SECRET, &body, &timestamp);
             Message {
                 path: "/webhooks/zalo",
                 body: Body::Json(body),
@@ -585,12 +573,7 @@ impl Gateway {
 
     fn sample_rss(&mut self) {
         if let Some(child) = &self.child {
-            let hwm = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-                .ok()
-                .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-                .unwrap_or(0);
-            self.peak_rss_kib = self.peak_rss_kib.max(hwm);
+            self.peak_rss_kib = self.peak_rss_kib.max(crate::spawn::peak_rss_kib(child.id()));
         }
     }
 
@@ -1061,6 +1044,7 @@ pub struct Report {
     pub options: Option<Options>,
     pub sent: u64,
     pub per_channel: BTreeMap<String, BTreeMap<String, u64>>,
+    pub messages_per_channel: BTreeMap<String, u64>,
     pub acked: u64,
     /// HTTP attempts after the first, and messages acknowledged only on one of them.
     pub retries: u64,
@@ -1215,7 +1199,7 @@ async fn run_async(options: Options) -> Report {
         all.extend(state.conflicts.iter().map(|(_, body)| body.as_str()));
         all.join("\n")
     };
-    let disk = String::from_utf8_lossy(&all_bytes_under(&data)).into_owned();
+    let disk = String::from_utf8_lossy(&crate::pii::all_bytes_under(&data)).into_owned();
     let needles = crate::pii::needles(
         &[NAME, "Kiều Trinh", EMAIL, TEXT_EMAIL, PSID_PREFIX, ZALO_USER_PREFIX],
         &[PHONE, TEXT_PHONE, CALLER],
@@ -1242,19 +1226,6 @@ async fn run_async(options: Options) -> Report {
     }
     drop(tmpfs);
     report
-}
-
-fn all_bytes_under(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
-        } else {
-            out.extend(std::fs::read(&path).unwrap_or_default());
-        }
-    }
-    out
 }
 
 /// Every acknowledged message in exactly one record at the core, under its code; no marker in
@@ -1308,6 +1279,7 @@ fn reconcile(shared: &Shared, faults: &Faults, report: &mut Report) {
     // Per message (all its attempts): in at most one record; if acknowledged, in exactly one,
     // under the one code its 202s gave.
     for (source, (channel, acked, codes, attempt)) in &messages {
+        *report.messages_per_channel.entry(channel.name().to_owned()).or_default() += 1;
         let records = state.by_source.get(*source);
         let count = records.map_or(0, BTreeSet::len);
         if count > 1 {
@@ -1382,8 +1354,8 @@ impl Report {
         let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
         println!();
         println!(
-            "{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  other",
-            "channel", "answers", "2xx", "503", "connect", "cut", "timeout"
+            "{:<10} {:>8} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  other",
+            "channel", "messages", "answers", "2xx", "503", "connect", "cut", "timeout"
         );
         let mut totals: BTreeMap<String, u64> = BTreeMap::new();
         for channel in Channel::ALL {
@@ -1395,8 +1367,9 @@ impl Report {
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect();
             println!(
-                "{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  {}",
+                "{:<10} {:>8} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}  {}",
                 channel.name(),
+                self.messages_per_channel.get(channel.name()).copied().unwrap_or(0),
                 row.values().sum::<u64>(),
                 get("2xx"),
                 get("503"),
@@ -1411,8 +1384,9 @@ impl Report {
         }
         let get = |k: &str| totals.get(k).copied().unwrap_or(0);
         println!(
-            "{:<10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}",
+            "{:<10} {:>8} {:>7} {:>7} {:>6} {:>7} {:>7} {:>7}",
             "all",
+            self.sent,
             totals.values().sum::<u64>(),
             get("2xx"),
             get("503"),

@@ -1,5 +1,6 @@
 //! The personal-data search (R8) shared by the privacy test and the chaos harness: every form
-//! a piece of personal data can take in an output, and where any of them was found.
+//! a piece of personal data can take in an output, where any of them was found, and every byte
+//! of a directory to search.
 
 #![allow(dead_code)] // each user takes what it needs
 
@@ -28,4 +29,18 @@ pub fn found(needles: &[String], places: &[(&str, &str)]) -> Vec<String> {
         }
     }
     found
+}
+
+/// Every byte under `dir` (database, WAL, sink, media), for "this never leaks" checks.
+pub fn all_bytes_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    out
 }

@@ -54,3 +54,12 @@ pub fn terminate(child: &mut Child) -> bool {
     let signalled = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().is_ok_and(|s| s.success());
     signalled && child.wait().is_ok_and(|s| s.success())
 }
+
+/// Peak resident set size (VmHWM) of a live process, in KiB (0 once it is gone).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
