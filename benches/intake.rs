@@ -16,6 +16,10 @@
 //! - `zalo`: `POST /webhooks/zalo`, `user_send_text` events of about 1.5 KB, each signed with
 //!   `X-ZEvent-Signature` over a fresh timestamp.
 //!
+//! With `--scale 10000,1000000` it measures instead how one SQLite instance holds up as its
+//! store grows (end-to-end records/s from stored messages to the file sink, webhook ingest,
+//! peak RSS at each size; see `intake/scale.rs`).
+//!
 //! With `--postgres URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`) it measures the
 //! scale-out instead, in one run: the webhook scenario(s) against one `hue-intake serve` on
 //! SQLite, then against two `hue-intake serve` processes on one PostgreSQL database (a fresh
@@ -36,6 +40,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+#[path = "intake/scale.rs"]
+mod scale;
 #[path = "../tests/support/signing.rs"]
 mod signing;
 #[path = "../tests/support/spawn.rs"]
@@ -190,6 +196,11 @@ fn main() {
     if let Some(url) = value("--postgres") {
         return scale_out(&runtime, url, &scenarios, connections, duration);
     }
+    if let Some(sizes) = value("--scale") {
+        let sizes: Vec<u64> =
+            sizes.split(',').map(|s| s.trim().parse().expect("--scale takes sizes like 10000,1000000")).collect();
+        return scale::run(&runtime, &sizes, connections, duration);
+    }
 
     println!("hue-intake receive benchmark: {connections} connections, {seconds} s per server and scenario");
     let mut rows = Vec::new();
@@ -284,6 +295,8 @@ fn metric_sum(metrics: &str, prefix: &str) -> f64 {
 }
 
 struct Outcome {
+    /// The first request number a following drive may use.
+    next: u64,
     per_second: f64,
     p50: Duration,
     p99: Duration,
@@ -310,12 +323,38 @@ async fn load(
     connections: usize,
     duration: Duration,
 ) -> Outcome {
+    drive(addresses, scenario, expected, connections, Until::Time(duration), 0).await
+}
+
+/// When a drive stops.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// After a 200 ms warm-up (not measured), for this long.
+    Time(Duration),
+    /// Once this many requests were sent (all measured): filling a store.
+    Count(u64),
+}
+
+/// Drives `addresses` with requests numbered from `first` (numbers make bodies unique, so a
+/// store filled in several drives never sees a repeat).
+async fn drive(
+    addresses: &[String],
+    scenario: Scenario,
+    expected: u16,
+    connections: usize,
+    until: Until,
+    first: u64,
+) -> Outcome {
     let text: Arc<str> = scenario.text().into();
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build().unwrap();
-    let counter = Arc::new(AtomicU64::new(0));
-    // Warm-up: the first 200 ms are not measured.
-    let start = Instant::now() + Duration::from_millis(200);
-    let deadline = start + duration;
+    let counter = Arc::new(AtomicU64::new(first));
+    let (start, deadline, last) = match until {
+        Until::Time(duration) => {
+            let start = Instant::now() + Duration::from_millis(200);
+            (start, Some(start + duration), u64::MAX)
+        }
+        Until::Count(count) => (Instant::now(), None, first + count),
+    };
     let mut tasks = Vec::new();
     for connection in 0..connections {
         let url = format!("http://{}{}", addresses[connection % addresses.len()], scenario.path());
@@ -325,6 +364,9 @@ async fn load(
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
+                if n >= last {
+                    break;
+                }
                 // Built and signed before the clock starts: the client's work is not latency.
                 let (body, signature) = scenario.request(n, &text);
                 let mut request = client.post(&url).header("content-type", "application/json").body(body);
@@ -350,7 +392,7 @@ async fn load(
                     }
                 };
                 let done = Instant::now();
-                if done >= deadline {
+                if deadline.is_some_and(|d| done >= d) {
                     break;
                 }
                 // Only answers with the expected status count as served requests.
@@ -374,8 +416,13 @@ async fn load(
     let pick = |q: f64| {
         all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default()
     };
+    let measured = match until {
+        Until::Time(duration) => duration,
+        Until::Count(_) => start.elapsed(),
+    };
     Outcome {
-        per_second: all.len() as f64 / duration.as_secs_f64(),
+        next: counter.load(Ordering::Relaxed).min(last),
+        per_second: all.len() as f64 / measured.as_secs_f64(),
         p50: pick(0.50),
         p99: pick(0.99),
         errors: error_kinds.values().sum(),
@@ -395,11 +442,12 @@ fn spawn_baseline() -> (Child, String) {
 }
 
 fn spawn_durable(dir: &std::path::Path) -> (Child, String) {
-    spawn_durable_on(dir, None)
+    spawn_durable_on(dir, None, "")
 }
 
-/// `hue-intake serve` with its data in `dir`, on SQLite or on the PostgreSQL `database_url`.
-fn spawn_durable_on(dir: &std::path::Path, database_url: Option<&str>) -> (Child, String) {
+/// `hue-intake serve` with its data in `dir`, on SQLite or on the PostgreSQL `database_url`,
+/// with `extra` TOML sections appended to its configuration.
+fn spawn_durable_on(dir: &std::path::Path, database_url: Option<&str>, extra: &str) -> (Child, String) {
     let config = dir.join("bench.toml");
     let store = match database_url {
         // One sealing key for the instances of one database: each opens the others' messages.
@@ -414,7 +462,8 @@ fn spawn_durable_on(dir: &std::path::Path, database_url: Option<&str>) -> (Child
             "[server]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n{store}[triage]\nnight_start = \"00:00\"\nnight_end = \"00:00\"\n\
              [log]\nlevel = \"warn,hue_intake=info\"\n[clients.bench]\nchannel = \"app\"\ntoken = \"{TOKEN}\"\n\
              [facebook]\napp_secret = \"{FB_APP_SECRET}\"\nverify_token = \"{FB_VERIFY_TOKEN}\"\npage_id = \"{FB_PAGE_ID}\"\n\
-             [zalo]\napp_id = \"{ZALO_APP_ID}\"\noa_secret_key = \"{ZALO_OA_SECRET}\"\n",
+             [zalo]\napp_id = \"{ZALO_APP_ID}\"\noa_secret_key = \"{ZALO_OA_SECRET}\"\n\
+             [rate_limits]\nper_address_per_minute = 0\n{extra}",
             dir.join("data").display()
         ),
     )
@@ -504,7 +553,7 @@ fn scale_out(
         let mut children = Vec::new();
         let mut addresses = Vec::new();
         for dir in &dirs {
-            let (child, address) = spawn_durable_on(dir.path(), Some(&url));
+            let (child, address) = spawn_durable_on(dir.path(), Some(&url), "");
             children.push(child);
             addresses.push(address);
         }

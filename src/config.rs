@@ -43,6 +43,10 @@ pub struct Config {
     pub mail: Mail,
     /// The case system's results endpoint (issue 7 item 5).
     pub core: Core,
+    /// Rate limits per source address and per sender (issue 8 item 5).
+    pub rate_limits: RateLimits,
+    /// Whether this process folds stored messages into records.
+    pub pipeline: PipelineSection,
     #[serde(default)]
     pub clients: BTreeMap<String, Client>,
     /// Staff and the case system on the admin API (R12 sanctions).
@@ -386,6 +390,33 @@ pub struct Core {
     pub clock_offset_secs: i64,
 }
 
+/// `[pipeline]`: the worker that folds stored messages into records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// `false`: this process only receives (acknowledges and stores); another instance on the
+    /// same PostgreSQL database, or this one's next start, makes the records.
+    pub enabled: bool,
+}
+
+/// `[rate_limits]`: GCRA quotas per client address (public API) and per sender identity
+/// (app/portal account, Messenger PSID, Zalo user), answered 429 with `Retry-After`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    /// Sustained requests per minute from one address; 0 turns the address limit off.
+    pub per_address_per_minute: u32,
+    /// Requests one address may make at once before the sustained rate applies.
+    pub per_address_burst: u32,
+    /// Sustained messages per minute from one sender; 0 turns the sender limit off.
+    pub per_sender_per_minute: u32,
+    /// Messages one sender may send at once before the sustained rate applies.
+    pub per_sender_burst: u32,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
 /// How a mail connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -582,6 +613,16 @@ mod tests {
         assert_eq!(c.server.listen.port(), 9999);
         assert_eq!(c.clients["mobile"].channel, Channel::App);
         assert_eq!(c.sink.batch_size, 7);
+    }
+
+    #[test]
+    fn trusted_proxies_can_come_from_the_environment() {
+        // Env parses each value as figment's Value (deploy/compose.yaml sets the list so).
+        let list: figment::value::Value = r#"["172.16.0.0/12", "10.0.0.0/8"]"#.parse().unwrap();
+        let figment = Figment::from(Toml::string(DEFAULTS_TOML))
+            .merge(figment::providers::Serialized::default("rate_limits.trusted_proxies", list));
+        let c = Config::from_figment(figment).unwrap();
+        assert_eq!(c.rate_limits.trusted_proxies, ["172.16.0.0/12", "10.0.0.0/8"]);
     }
 
     #[test]

@@ -91,19 +91,24 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 
     let poll_interval = Duration::from_millis(config.sink.poll_interval_ms);
     let pipeline_stop = CancellationToken::new();
-    let pipeline = tokio::spawn(
-        Pipeline {
-            store: store.clone(),
-            sealer: sealer.clone(),
-            decoder: decoder.clone(),
-            incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
-            poll_interval,
-            chat: chat_settings(&config),
-            mail: mail_settings(&config),
-            lease: lease::Lease::new(lease::PIPELINE, store::pipeline_holder()),
-        }
-        .run(pipeline_stop.clone()),
-    );
+    let pipeline = config.pipeline.enabled.then(|| {
+        tokio::spawn(
+            Pipeline {
+                store: store.clone(),
+                sealer: sealer.clone(),
+                decoder: decoder.clone(),
+                incomplete_hold: chrono::Duration::seconds(config.triage.incomplete_hold_secs as i64),
+                poll_interval,
+                chat: chat_settings(&config),
+                mail: mail_settings(&config),
+                lease: lease::Lease::new(lease::PIPELINE, store::pipeline_holder()),
+            }
+            .run(pipeline_stop.clone()),
+        )
+    });
+    if pipeline.is_none() {
+        tracing::info!("The pipeline is off (pipeline.enabled = false): messages are stored, not folded into records.");
+    }
     // One health for the reply worker (and the other chat workers) and /readyz.
     let chat_health = chat::health::ChannelHealth::default();
     // Replies go out after the pipeline queues them, so they stop after it (see below).
@@ -154,8 +159,10 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         chat::fetch::Fetcher::new(&config, store.clone(), media_store::MediaStore::new(&data_dir), poll_interval)
             .run(fetch_stop.clone()),
     );
+    let rate_limits = Arc::new(http::rate_limit::RateLimits::from_config(&config.rate_limits)?);
     let upkeep = tokio::spawn({
         let metrics = metrics.clone();
+        let rate_limits = rate_limits.clone();
         let stop = deliver_stop.clone();
         let store = store.clone();
         let sinks: Vec<String> = targets.keys().cloned().collect();
@@ -167,6 +174,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                         // The exporter does no upkeep of its own; without it histograms grow
                         // unbounded.
                         metrics.run_upkeep();
+                        rate_limits.upkeep();
                         telemetry::record_outbox(&store, &sinks).await;
                     }
                 }
@@ -206,6 +214,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         chat_health,
         webhooks: Arc::new(webhooks(&config)),
         media_links,
+        rate_limits,
     };
     let limits = HttpLimits {
         request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -215,10 +224,8 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let serve_until = shutdown.clone();
     let running_store = store.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, http::router(state, limits))
-            .with_graceful_shutdown(serve_until.cancelled_owned())
-            .await
-            .context("serving HTTP");
+        // A request's headers get the same time as the whole request.
+        http::serve::serve(listener, http::router(state, limits), limits.request_timeout, serve_until).await;
         tracing::info!("Stopped accepting; draining the pipeline and delivery.");
         // No new mail once requests stop: what it committed is drained below like the rest.
         mail_stop.cancel();
@@ -227,7 +234,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         }
         // The pipeline first, so that what it records can still be delivered.
         pipeline_stop.cancel();
-        let _ = pipeline.await;
+        if let Some(pipeline) = pipeline {
+            let _ = pipeline.await;
+        }
         // Downloads in flight are cut and their rows left pending: the restart fetches them.
         fetch_stop.cancel();
         let _ = fetcher.await;
@@ -243,7 +252,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         let _ = overdue.await;
         store.close().await;
         tracing::info!("Shut down cleanly.");
-        served
+        anyhow::Ok(())
     });
     Ok(Running { address, store: running_store, delivered, shutdown, task })
 }

@@ -13,6 +13,8 @@ use hue_intake_schemas::{
 };
 use uuid::Uuid;
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::{InputError, Refusal};
 use crate::geo::Geo;
 use crate::identity::Identity;
@@ -114,7 +116,11 @@ pub fn check(body: ReportBody) -> Result<Checked, InputError> {
         (body.title.as_deref(), "/title", MAX_SHORT_TEXT_CHARS),
         (body.location.as_ref().and_then(|l| l.address.as_deref()), "/location/address", MAX_SHORT_TEXT_CHARS),
     ] {
-        if value.is_some_and(|v| v.chars().count() > max) {
+        // Counted in NFC, the form the record keeps (SPEC §8): the same words typed with
+        // combining marks (NFD, as some Vietnamese keyboards send them: "ệ" is three scalar
+        // values) must get the same answer as precomposed ones, not a refusal at a third of
+        // the limit.
+        if value.is_some_and(|v| v.nfc().count() > max) {
             return Err(InputError::new(
                 Refusal::Invalid,
                 pointer,
@@ -369,5 +375,9 @@ mod tests {
         let body =
             serde_json::json!({"client_message_id": "m", "description": "x", "title": "t".repeat(1001)}).to_string();
         assert_eq!(parse(body.as_bytes()).unwrap_err().pointer, "/title");
+        // Counted in NFC: "ệ" typed as e + U+0323 + U+0302 is one character, as precomposed.
+        let nfd = "e\u{0323}\u{0302}".repeat(MAX_DESCRIPTION_CHARS);
+        let body = serde_json::json!({"client_message_id": "m", "description": nfd}).to_string();
+        assert!(parse(body.as_bytes()).is_ok());
     }
 }

@@ -169,6 +169,78 @@ pub fn parse(raw_body: &[u8], page_id: Option<&str>) -> Result<Vec<ChatEvent>, I
     Ok(events)
 }
 
+/// The people a webhook body speaks for, read cheaply before the body is stored (the rate
+/// limit per sender): the sender of each Messenger event that is not the Page's own echo, and
+/// the author of each feed change who is not the Page (the entry's id). Empty when the body
+/// does not have the expected shape; such a body is refused or quarantined later.
+pub fn senders(raw_body: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        entry: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        id: Value,
+        #[serde(default)]
+        messaging: Vec<Item>,
+        #[serde(default)]
+        standby: Vec<Item>,
+        #[serde(default)]
+        changes: Vec<Change>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        sender: Option<Party>,
+        #[serde(default)]
+        message: Option<Echo>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Echo {
+        #[serde(default)]
+        is_echo: Value,
+    }
+    #[derive(serde::Deserialize)]
+    struct Change {
+        #[serde(default)]
+        value: Option<ChangeValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ChangeValue {
+        #[serde(default)]
+        from: Option<Party>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Party {
+        #[serde(default)]
+        id: Value,
+    }
+    let Ok(body) = serde_json::from_slice::<Body>(raw_body) else { return Vec::new() };
+    let mut senders = Vec::new();
+    for entry in &body.entry {
+        let page = id(&entry.id);
+        for item in entry.messaging.iter().chain(&entry.standby) {
+            let echo = item.message.as_ref().is_some_and(|m| m.is_echo == Value::Bool(true));
+            if let Some(sender) = item.sender.as_ref().and_then(|p| id(&p.id))
+                && !echo
+            {
+                senders.push(sender);
+            }
+        }
+        for change in &entry.changes {
+            let author = change.value.as_ref().and_then(|v| v.from.as_ref()).and_then(|p| id(&p.id));
+            if let Some(author) = author
+                && Some(&author) != page.as_ref()
+            {
+                senders.push(author);
+            }
+        }
+    }
+    senders
+}
+
 // ----- Messenger events -----
 
 /// Keys of a `messaging[]` item that are not the event itself.
@@ -691,5 +763,19 @@ mod tests {
         let events = parse(body.as_bytes(), None).unwrap();
         assert_eq!(events[0].kind, ChatKind::Other { name: "optin".to_owned() });
         assert_eq!(events[0].message_id, "optin:1:5");
+    }
+
+    #[test]
+    fn senders_are_the_citizens_of_a_batch_not_the_page() {
+        let body = r#"{"object":"page","entry":[
+            {"id":"P1","time":1,"messaging":[
+                {"sender":{"id":"A"},"recipient":{"id":"P1"},"message":{"mid":"m1","text":"x"}},
+                {"sender":{"id":"P1"},"recipient":{"id":"A"},"message":{"mid":"m2","is_echo":true,"text":"y"}}],
+             "standby":[{"sender":{"id":123},"recipient":{"id":"P1"}}],
+             "changes":[{"field":"feed","value":{"from":{"id":"C"},"item":"comment","verb":"add"}},
+                        {"field":"feed","value":{"from":{"id":"P1"},"item":"comment","verb":"add"}}]}]}"#;
+        assert_eq!(senders(body.as_bytes()), ["A", "123", "C"]);
+        assert!(senders(b"not json").is_empty());
+        assert!(senders(br#"{"entry":"wrong shape"}"#).is_empty());
     }
 }

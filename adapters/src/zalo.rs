@@ -179,6 +179,32 @@ pub fn parse(raw_body: &[u8]) -> Result<Vec<ChatEvent>, InputError> {
     Ok(vec![ev])
 }
 
+/// The Zalo user a webhook body comes from, read cheaply before the body is stored (the
+/// rate limit per sender): `sender.id`, else `follower.id`. `None` for the OA's own events
+/// (`oa_send_*`, whose sender is the OA) and for a body that cannot be read.
+pub fn sender(raw_body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        event_name: Value,
+        #[serde(default)]
+        sender: Option<Party>,
+        #[serde(default)]
+        follower: Option<Party>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Party {
+        #[serde(default)]
+        id: Value,
+    }
+    let body = serde_json::from_slice::<Body>(raw_body).ok()?;
+    if body.event_name.as_str().is_some_and(|name| name.starts_with("oa_")) {
+        return None;
+    }
+    let party = body.sender.as_ref().or(body.follower.as_ref())?;
+    id_text(Some(&party.id))
+}
+
 /// For a citizen's message event, whether its name alone says "sticker"; `None` when the event
 /// is not a citizen's message.
 fn message_event(name: &str) -> Option<bool> {
@@ -484,5 +510,15 @@ mod tests {
         assert_eq!(events[0].sender, "8123456789012345678");
         assert_eq!(events[0].message_id, "9123456789012345678");
         assert_eq!(events[0].sent_at, Some(signed_at()));
+    }
+
+    #[test]
+    fn sender_is_the_user_not_the_oa() {
+        assert_eq!(sender(BODY_TEXT.as_bytes()).as_deref(), Some("8123456789012345678"));
+        let follow = r#"{"event_name":"follow","follower":{"id":8123456789012345678}}"#;
+        assert_eq!(sender(follow.as_bytes()).as_deref(), Some("8123456789012345678"));
+        let ours = r#"{"event_name":"oa_send_text","sender":{"id":"2012345678901234567"},"recipient":{"id":"81"}}"#;
+        assert_eq!(sender(ours.as_bytes()), None);
+        assert_eq!(sender(b"[1,2"), None);
     }
 }

@@ -27,6 +27,7 @@ pub struct LinkQuery {
     responses(
         (status = 200, description = "The file, with the signed type", content_type = "application/octet-stream"),
         (status = 403, description = "Not a link the gateway signed, expired, or no such file", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address (rate_limits.per_address_*); Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn serve(
     State(state): State<AppState>,

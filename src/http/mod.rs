@@ -13,7 +13,9 @@ pub mod hotline;
 pub mod media;
 pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod reports;
+pub mod serve;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::routing::{get, post};
 use hue_intake_adapters::attachment::Limits;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub media_links: Option<crate::deliver::MediaLinks>,
     /// Results back from the case system (its token, the relay's settings).
     pub core: crate::core_updates::Core,
+    /// Quotas per client address and per sender (429 beyond them).
+    pub rate_limits: Arc<rate_limit::RateLimits>,
 }
 
 /// Limits of the HTTP layer.
@@ -70,12 +74,17 @@ pub struct HttpLimits {
 }
 
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let routes = Router::new()
+    // The public API, open to every phone and browser, is limited per client address; the
+    // authenticated staff routes and the platforms' webhooks are not (see rate_limit).
+    let public = Router::new()
         // Multipart uploads are capped per file and per report while they stream; JSON bodies
         // by max_json_bytes. The extractor's default 2 MB limit would cut both short.
         .route("/v1/reports", post(reports::create).layer(DefaultBodyLimit::disable()))
         .route("/v1/reports/{tracking_code}", get(reports::status))
         .route("/v1/media/{sha256}", get(media::serve))
+        .route_layer(from_fn_with_state(state.rate_limits.clone(), rate_limit::by_address));
+    let routes = Router::new()
+        .merge(public)
         .route("/v1/hotline/calls", post(hotline::calls))
         .route("/v1/hotline/check", post(hotline::check))
         .route("/v1/hotline/wards", get(hotline::wards))
@@ -98,7 +107,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/openapi.json", get(openapi::serve_document))
         .merge(console::routes())
         .fallback(|| async { problem::Problem::not_found("no such resource") })
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn(auth::refuse_query_credentials));
     // Innermost first: panics, overload and timeouts become bare statuses, which the
     // problem layer then dresses as problem+json; request ids and tracing wrap it all.
     routes

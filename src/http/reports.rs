@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::problem::Problem;
+use super::rate_limit;
 use crate::media_store::{Staged, UploadError};
 use crate::pipeline::{Assigned, MessageMeta, raw_associated_data};
 use crate::store::{Allocation, Incoming, Received, StoreError};
@@ -82,6 +83,7 @@ pub(super) struct Upload {
         (status = 413, description = "Body or media file too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Content type or media type not accepted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "in_reply_to names no report", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address or reports from this account (rate_limits); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store cannot commit; nothing was stored", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -100,6 +102,14 @@ pub async fn create(State(app): State<AppState>, request: Request) -> Result<Res
             return Err(problem);
         }
     };
+    // Per Hue-S account (R8: the account is only hashed in memory, never logged). Reports
+    // without an account are limited by address only.
+    if let Some(account) = upload.checked.body.account_id.as_deref()
+        && let Err(wait) = app.rate_limits.check_sender("account", account)
+    {
+        app.media.discard(upload.staged).await;
+        return Ok(rate_limit::too_many(rate_limit::Scope::Sender, "/v1/reports", wait));
+    }
     match accept(&app, channel, &client.name, received_at, &upload).await {
         Ok(response) => Ok(response),
         Err(problem) => {
@@ -307,14 +317,21 @@ pub(super) async fn read_limited(app: &AppState, request: Request) -> Result<Byt
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let raw = axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-            too_large()
-        } else {
-            Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
-        }
-    })?;
+    let raw = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|e| if over_limit(&e) { too_large() } else { incomplete_body() })?;
     Ok(raw)
+}
+
+/// Whether reading a body under a limit failed because the body went over it (rather than
+/// breaking off or being badly framed).
+pub(super) fn over_limit(error: &axum::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+}
+
+/// A body that broke off or was badly framed (chunked encoding): the client's fault, not size.
+pub(super) fn incomplete_body() -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "incomplete-body", "the body could not be read to its end")
 }
 
 async fn read_multipart(app: &AppState, request: Request) -> Result<Upload, Problem> {
@@ -443,6 +460,7 @@ pub struct MultipartReport {
         (status = 200, description = "Status", body = PublicStatus),
         (status = 400, description = "Not a tracking code", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tracking code", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address (rate_limits.per_address_*); Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn status(State(app): State<AppState>, Path(code): Path<String>) -> Result<Json<PublicStatus>, Problem> {
     let code = TrackingCode::parse(&code)

@@ -20,6 +20,7 @@ use hue_intake_schemas::Channel;
 
 use super::AppState;
 use super::problem::Problem;
+use super::rate_limit;
 use crate::pipeline::raw_associated_data;
 use crate::store::{Incoming, Received, StoreError};
 
@@ -74,7 +75,9 @@ pub async fn facebook_handshake(State(app): State<AppState>, RawQuery(query): Ra
     request_body(content = String, content_type = "application/json", description = "The body exactly as Meta posts it"),
     responses(
         (status = 200, description = "Stored", body = String, content_type = "text/plain"),
+        (status = 400, description = "The body broke off or was badly framed; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Signature missing or wrong; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many messages from this sender (rate_limits.per_sender_*); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The Facebook webhook is not configured", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than chat.max_webhook_bytes", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store cannot commit; the platform will retry", body = Problem, content_type = "application/problem+json"),
@@ -93,6 +96,10 @@ pub async fn facebook_event(State(app): State<AppState>, headers: HeaderMap, bod
         tracing::warn!(channel = "facebook", reason = %e, "Webhook refused.");
         return Problem::unauthorized(&e.to_string()).into_response();
     }
+    let senders = facebook::senders(&raw);
+    if let Err(wait) = app.rate_limits.check_senders(Channel::Facebook.as_str(), senders.iter().map(String::as_str)) {
+        return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/facebook", wait);
+    }
     store_body(&app, Channel::Facebook, raw, "EVENT_RECEIVED").await
 }
 
@@ -103,7 +110,9 @@ pub async fn facebook_event(State(app): State<AppState>, headers: HeaderMap, bod
     request_body(content = String, content_type = "application/json", description = "The body exactly as Zalo posts it"),
     responses(
         (status = 200, description = "Stored (or the empty probe)", body = String, content_type = "text/plain"),
+        (status = 400, description = "The body broke off or was badly framed; nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Signature missing, wrong or outside the freshness window; nothing stored", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many messages from this sender (rate_limits.per_sender_*); nothing stored; Retry-After says when to retry", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The Zalo webhook is not configured", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body larger than chat.max_webhook_bytes", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store cannot commit; the platform will retry", body = Problem, content_type = "application/problem+json"),
@@ -132,6 +141,9 @@ pub async fn zalo_event(State(app): State<AppState>, headers: HeaderMap, body: B
         tracing::warn!(channel = "zalo", reason = %e, "Webhook refused.");
         return Problem::unauthorized(&e.to_string()).into_response();
     }
+    if let Err(wait) = app.rate_limits.check_senders(Channel::Zalo.as_str(), zalo::sender(&raw).as_deref()) {
+        return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/zalo", wait);
+    }
     store_body(&app, Channel::Zalo, raw, "OK").await
 }
 
@@ -147,7 +159,17 @@ async fn read_body(app: &AppState, channel: Channel, headers: &HeaderMap, body: 
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, cap).await.map_err(|_| too_large())
+    // Only a body over the cap is 413. One that breaks off or is badly chunked used to be
+    // answered 413 too (found by the hostile suite): a wrong answer sending the sender looking
+    // for a size problem it does not have.
+    axum::body::to_bytes(body, cap).await.map_err(|e| {
+        if super::reports::over_limit(&e) {
+            too_large()
+        } else {
+            refused(channel, "incomplete");
+            super::reports::incomplete_body()
+        }
+    })
 }
 
 /// Seals and commits the body as one stored message; 200 once committed.

@@ -151,13 +151,23 @@ impl SqliteStore {
             .foreign_keys(true)
             // Multi-row statements keep a statement journal; in memory it costs no file I/O.
             .pragma("temp_store", "MEMORY")
-            // 64 MiB of page cache: the hot indexes of a busy day stay in memory.
-            .pragma("cache_size", "-65536");
+            // 2 MiB of page cache per reading connection (there are up to 9): they read recent
+            // rows once each (the pipeline, the sinks, status look-ups), and a page missed here
+            // is a copy from the kernel's file cache, not a disk read. Page caches are private
+            // memory of the process: at 64 MiB each, as before, a day's load grew the gateway
+            // past its 64 MiB budget (issue 8).
+            .pragma("cache_size", "-2048");
         // The writer never checkpoints in its own commits (that would stall a whole batch of
         // waiting messages behind a database fsync); a separate connection does, below.
         // Multi-row statements differ by row count; keep them all prepared (the default cache
         // of 100 would re-prepare the large ones over and over under load).
-        let mut writer_options = connect.clone().pragma("wal_autocheckpoint", "0").statement_cache_capacity(4096);
+        let mut writer_options = connect
+            .clone()
+            .pragma("wal_autocheckpoint", "0")
+            // The writer's 16 MiB keep the indexes' hot pages (the right edges where new rows
+            // go, the inner pages of the unique indexes) across group commits.
+            .pragma("cache_size", "-16384")
+            .statement_cache_capacity(4096);
         let mut receive_cap = None;
         if let Some(bytes) = options.max_database_bytes {
             // SQLite's default page is 4096 bytes; past the cap, writes fail with SQLITE_FULL.

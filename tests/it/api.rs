@@ -386,3 +386,35 @@ async fn after_a_sealing_key_rotation_old_values_open_new_ones_use_the_new_key_a
     }
     after.stop().await;
 }
+
+/// `pipeline.enabled = false` (a receive-only process, and the scale benchmark): reports are
+/// acknowledged and stored, and wait unprocessed until a process with the pipeline starts.
+#[tokio::test]
+async fn with_the_pipeline_off_reports_wait_stored_for_the_next_start() {
+    hue_intake::net::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |enabled: bool| {
+        let mut c = config(dir.path());
+        c.pipeline.enabled = enabled;
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            hue_intake::start(c, listener).await.unwrap()
+        }
+    };
+    let off = start(false).await;
+    let http = reqwest::Client::new();
+    for id in ["off-1", "off-2", "off-3"] {
+        let url = format!("http://{}/v1/reports", off.address);
+        let response = http.post(url).bearer_auth(APP_TOKEN).json(&report(id)).send().await.unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    assert_eq!(off.store.pending(10).await.unwrap().len(), 3, "stored, not folded");
+    off.stop().await.unwrap();
+
+    let mut on = start(true).await;
+    let all =
+        tokio::time::timeout(std::time::Duration::from_secs(20), on.delivered.wait_for(|n| *n >= 3)).await.is_ok();
+    assert!(all, "the next start with the pipeline folds and delivers them");
+    assert!(on.store.pending(10).await.unwrap().is_empty());
+    on.stop().await.unwrap();
+}

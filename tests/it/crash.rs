@@ -18,7 +18,8 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
         &path,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[store]\ndata_dir = \"{}\"\n[triage]\nnight_start = \"00:00\"\nnight_end = \"00:00\"\n\
-             [clients.mobile]\nchannel = \"app\"\ntoken = \"{APP_TOKEN}\"\n",
+             [clients.mobile]\nchannel = \"app\"\ntoken = \"{APP_TOKEN}\"\n\
+             [rate_limits]\nper_address_per_minute = 0\nper_sender_per_minute = 0\n",
             dir.join("data").display()
         ),
     )

@@ -130,7 +130,7 @@ fn compose_gives_the_gateways_known_keys() {
         if let Some((key, value)) = line.split_once(": ")
             && key.starts_with("HUE_INTAKE__")
         {
-            let mut value = value.trim_matches('"').to_owned();
+            let mut value = value.trim_matches(|c| c == '"' || c == '\'').to_owned();
             // Compose interpolation (${VAR:?…}) is done by compose; any value will do here.
             while let (Some(start), Some(end)) = (value.find("${"), value.find('}')) {
                 value.replace_range(start..=end, "x");

@@ -19,7 +19,7 @@ use crate::mail_servers::{self, servers, unique_user, wait_for_messages};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A gateway that sends replies through Postfix (STARTTLS, the test CA trusted by config).
-async fn gateway(adjust: impl FnOnce(&mut hue_intake::config::Config)) -> (Server, Ingest) {
+pub(crate) async fn gateway(adjust: impl FnOnce(&mut hue_intake::config::Config)) -> (Server, Ingest) {
     let servers = servers();
     let server = Server::start_with(|c| {
         c.mail.smtp_host = Some("127.0.0.1".into());
@@ -37,7 +37,7 @@ async fn gateway(adjust: impl FnOnce(&mut hue_intake::config::Config)) -> (Serve
     (server, ingest)
 }
 
-fn mail(from: &str, subject: &str, headers: &str, body: &str) -> Vec<u8> {
+pub(crate) fn mail(from: &str, subject: &str, headers: &str, body: &str) -> Vec<u8> {
     let id = uuid::Uuid::now_v7();
     format!(
         "From: Nguyễn Văn An <{from}>\r\nTo: dttm@hue.test\r\nSubject: {subject}\r\nMessage-ID: <{id}@citizen.test>\r\n\
@@ -47,21 +47,21 @@ fn mail(from: &str, subject: &str, headers: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
     let prefix = format!("{}:", name.to_ascii_lowercase());
     raw.lines().find(|l| l.to_ascii_lowercase().starts_with(&prefix)).map(|l| l[prefix.len()..].trim())
 }
 
-fn message_id_of(raw: &[u8]) -> String {
+pub(crate) fn message_id_of(raw: &[u8]) -> String {
     hue_intake_adapters::email::message_id_of(raw).unwrap()
 }
 
-async fn store(ingest: &Ingest, raw: &[u8]) {
+pub(crate) async fn store(ingest: &Ingest, raw: &[u8]) {
     ingest.ingest(raw, Utc::now()).await.unwrap();
 }
 
 /// The n-th (1-based) delivered record.
-async fn record(server: &mut Server, n: u64) -> Value {
+pub(crate) async fn record(server: &mut Server, n: u64) -> Value {
     server.delivered(n).await;
     server.sink_lines()[(n - 1) as usize].clone()
 }

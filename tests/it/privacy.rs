@@ -37,7 +37,7 @@ fn needles() -> Vec<String> {
     )
 }
 
-fn write_config(dir: &Path, core: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, core: &str) -> std::path::PathBuf {
     let path = dir.join("privacy.toml");
     std::fs::write(
         &path,
@@ -60,7 +60,7 @@ fn write_config(dir: &Path, core: &str) -> std::path::PathBuf {
 
 /// `hue-intake serve` with every log line going to `log`; returns the child and its address
 /// (read from its own "Listening." line).
-async fn spawn_logging(config: &Path, log: &Path) -> (Child, String) {
+pub(crate) async fn spawn_logging(config: &Path, log: &Path) -> (Child, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_hue-intake"))
         .args(["serve", "--config"])
         .arg(config)
