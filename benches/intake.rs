@@ -40,11 +40,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
-
 #[path = "intake/scale.rs"]
 mod scale;
+#[path = "../tests/support/signing.rs"]
+mod signing;
 #[path = "../tests/support/spawn.rs"]
 mod spawn;
 
@@ -112,9 +111,7 @@ impl Scenario {
                 let body = format!(
                     r#"{{"object":"page","entry":[{{"id":"{FB_PAGE_ID}","time":{ms},"messaging":[{{"sender":{{"id":"PSID-BENCH-{n}"}},"recipient":{{"id":"{FB_PAGE_ID}"}},"timestamp":{ms},"message":{{"mid":"m.bench-{n}","text":"{text}"}}}}]}}]}}"#
                 );
-                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(FB_APP_SECRET.as_bytes()).unwrap();
-                mac.update(body.as_bytes());
-                let signature = format!("sha256={}", hex(&mac.finalize().into_bytes()));
+                let signature = signing::facebook(FB_APP_SECRET, body.as_bytes());
                 (body.into_bytes(), Some(("x-hub-signature-256", signature)))
             }
             Scenario::Zalo => {
@@ -122,12 +119,7 @@ impl Scenario {
                 let body = format!(
                     r#"{{"app_id":"{ZALO_APP_ID}","user_id_by_app":"3300112233445566778","event_name":"user_send_text","timestamp":"{timestamp}","sender":{{"id":"ZU-BENCH-{n}"}},"recipient":{{"id":"2012345678901234567"}},"message":{{"text":"{text}","msg_id":"bench{n}"}}}}"#
                 );
-                let mut hasher = Sha256::new();
-                hasher.update(ZALO_APP_ID.as_bytes());
-                hasher.update(body.as_bytes());
-                hasher.update(timestamp.as_bytes());
-                hasher.update(ZALO_OA_SECRET.as_bytes());
-                let signature = format!("mac={}", hex(&hasher.finalize()));
+                let signature = signing::zalo(ZALO_APP_ID, ZALO_OA_SECRET, body.as_bytes(), &timestamp);
                 (body.into_bytes(), Some(("x-zevent-signature", signature)))
             }
         }
@@ -151,10 +143,6 @@ impl Scenario {
         }
         text
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn main() {
@@ -222,7 +210,7 @@ fn main() {
 
         let (mut base, base_addr) = spawn_baseline();
         let baseline = runtime.block_on(load(&[base_addr], scenario, 200, connections, duration));
-        let baseline_rss = peak_rss_kib(base.id());
+        let baseline_rss = spawn::peak_rss_kib(base.id());
         stop(&mut base);
 
         let dir = tempfile::tempdir().unwrap();
@@ -234,7 +222,7 @@ fn main() {
             connections,
             duration,
         ));
-        let durable_rss = peak_rss_kib(durable_child.id());
+        let durable_rss = spawn::peak_rss_kib(durable_child.id());
         let metrics = runtime.block_on(async {
             reqwest::get(format!("http://{durable_addr}/metrics")).await.unwrap().text().await.unwrap()
         });
@@ -485,15 +473,6 @@ fn spawn_durable_on(dir: &std::path::Path, database_url: Option<&str>, extra: &s
 
 fn stop(child: &mut Child) {
     spawn::terminate(child);
-}
-
-/// Peak resident set size (VmHWM) of a live process, in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_owned()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
 }
 
 /// The baseline: the same framework, parsing the same JSON, nothing else. App reports parse

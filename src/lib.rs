@@ -166,6 +166,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         let rate_limits = rate_limits.clone();
         let stop = deliver_stop.clone();
         let store = store.clone();
+        let sinks: Vec<String> = targets.keys().cloned().collect();
         async move {
             loop {
                 tokio::select! {
@@ -175,7 +176,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
                         // unbounded.
                         metrics.run_upkeep();
                         rate_limits.upkeep();
-                        telemetry::record_outbox(&store).await;
+                        telemetry::record_outbox(&store, &sinks).await;
                     }
                 }
             }

@@ -75,9 +75,14 @@ fn describe() {
 
 /// Sets the outbox gauges from the store: rows waiting (`hue_intake_outbox_pending`) and dead
 /// letters (`hue_intake_outbox_dead`) per sink. A failed read leaves the last values.
-pub async fn record_outbox(store: &crate::store::Store) {
+pub async fn record_outbox(store: &crate::store::Store, configured: &[String]) {
     let Ok(counts) = store.outbox_counts().await else { return };
-    let mut sinks: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    // Every configured sink starts at zero: the counts come from GROUP BY over pending and dead
+    // rows only, so a sink with none has no row, and without this its gauges would keep their
+    // last non-zero values for ever once its outbox drained (found by the chaos harness, which
+    // waits for the gauge to reach 0).
+    let mut sinks: std::collections::BTreeMap<String, (u64, u64)> =
+        configured.iter().map(|sink| (sink.clone(), (0, 0))).collect();
     for count in counts {
         let entry = sinks.entry(count.sink).or_default();
         match count.state.as_str() {

@@ -19,7 +19,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Scenario, Until, drive, metric_sum, ms, peak_rss_kib, spawn_durable_on, stop};
+use super::spawn::peak_rss_kib;
+use super::{Scenario, Until, drive, metric_sum, ms, spawn_durable_on, stop};
 
 /// Reports per end-to-end batch.
 const BATCH: u64 = 20_000;

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::common::{APP_TOKEN, Server, contains, problem};
 
@@ -29,23 +27,11 @@ pub fn with_chat(c: &mut hue_intake::config::Config) {
 }
 
 pub fn facebook_signature(body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(FB_APP_SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    format!("sha256={}", hex(&digest))
+    crate::signing::facebook(FB_APP_SECRET, body)
 }
 
 pub fn zalo_signature(body: &[u8], timestamp: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(ZALO_APP_ID.as_bytes());
-    hasher.update(body);
-    hasher.update(timestamp.as_bytes());
-    hasher.update(ZALO_OA_SECRET.as_bytes());
-    format!("mac={}", hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::signing::zalo(ZALO_APP_ID, ZALO_OA_SECRET, body, timestamp)
 }
 
 pub fn now_ms() -> i64 {

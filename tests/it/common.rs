@@ -134,19 +134,8 @@ pub fn assert_valid_report(record: &Value) {
     assert!(errors.is_empty(), "record does not match the schema: {errors:#?}");
 }
 
-/// Every byte under `dir` (database, WAL, sink, media), for "this never leaks" checks.
-pub fn all_bytes_under(dir: &Path) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            out.extend(std::fs::read(&path).unwrap());
-        }
-    }
-    out
-}
+/// Every byte under a directory, for "this never leaks" checks (shared with the chaos harness).
+pub use crate::pii::all_bytes_under;
 
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())

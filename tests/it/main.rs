@@ -3,6 +3,9 @@
 //! crash and CLI tests. One test binary (one link step).
 
 mod api;
+mod chaos;
+#[path = "../support/chaos.rs"]
+mod chaos_harness;
 mod chat;
 mod chat_media;
 mod cli;
@@ -24,11 +27,15 @@ mod mail_servers;
 mod media;
 #[path = "../support/pg_schema.rs"]
 mod pg_schema;
+#[path = "../support/pii.rs"]
+mod pii;
 mod postgres;
 mod privacy;
 mod rate_limits;
 mod regulation;
 mod replies;
 mod sanctions;
+#[path = "../support/signing.rs"]
+mod signing;
 #[path = "../support/spawn.rs"]
 mod spawn;

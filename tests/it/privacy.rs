@@ -29,21 +29,12 @@ const ZALO_USER: &str = "8800112233445566778";
 const TEXT_PHONE: &str = "0914 222 333";
 const TEXT_EMAIL: &str = "khoa.le@example.com";
 
-/// Every form a piece of personal data can take in an output: as given, without spaces, in
-/// E.164, lower-cased.
+/// Every form a piece of personal data can take in an output (`crate::pii::needles`).
 fn needles() -> Vec<String> {
-    let mut needles = vec![NAME, EMAIL, ACCOUNT, CALLER_NAME, PSID, ZALO_USER, TEXT_EMAIL, "Hồng Nhung", "Văn Khoa"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-    for phone in [PHONE, CALLER, TEXT_PHONE] {
-        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        needles.push(phone.to_owned());
-        needles.push(format!("+84{}", &digits[1..]));
-        needles.push(format!("84{}", &digits[1..]));
-        needles.push(digits);
-    }
-    needles
+    crate::pii::needles(
+        &[NAME, EMAIL, ACCOUNT, CALLER_NAME, PSID, ZALO_USER, TEXT_EMAIL, "Hồng Nhung", "Văn Khoa"],
+        &[PHONE, CALLER, TEXT_PHONE],
+    )
 }
 
 pub(crate) fn write_config(dir: &Path, core: &str) -> std::path::PathBuf {
@@ -215,13 +206,6 @@ async fn r8_personal_data_appears_in_no_log_metric_record_payload_error_or_file(
     // The search can find things: the report's own words are there, its reporter is not.
     assert!(payloads.join("\n").contains("ổ gà lớn") && records.contains("Bà Triệu"));
     assert!(logs.contains("priv-1") || logs.contains("hotline"), "the logs speak of the messages");
-    let mut found = Vec::new();
-    for needle in needles() {
-        for (place, text) in &places {
-            if text.contains(&needle) {
-                found.push(format!("{needle:?} in {place}"));
-            }
-        }
-    }
+    let found = crate::pii::found(&needles(), &places);
     assert!(found.is_empty(), "personal data found: {found:#?}");
 }
