@@ -16,8 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 use crate::text::fold_ascii;
 
@@ -137,7 +137,14 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
 
 /// The diacritic key of one word: NFC, lower case, look-alikes mapped, tones canonical.
 pub fn key_of(word: &str) -> String {
-    let lower: String = word.nfc().flat_map(char::to_lowercase).map(unconfuse).collect();
+    // Nearly every word is NFC already (the normaliser made it so): the quick check skips the
+    // composing pass, which was most of this function's time (issue 8's end-to-end profile).
+    let nfc: std::borrow::Cow<str> = if is_nfc_quick(word.chars()) == IsNormalized::Yes {
+        word.into()
+    } else {
+        word.nfc().collect::<String>().into()
+    };
+    let lower: String = nfc.chars().flat_map(char::to_lowercase).map(unconfuse).collect();
     canonical_tones(&lower)
 }
 

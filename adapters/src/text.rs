@@ -7,8 +7,8 @@
 //! I/O: language detection uses only the statistics compiled into `whatlang`.
 
 use hue_intake_schemas::Language;
-use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// Maximum length of a title in Unicode scalar values (SPEC §8).
 pub const TITLE_MAX_CHARS: usize = 120;
@@ -43,6 +43,10 @@ pub fn clean(input: &str) -> String {
     // Filtering happens before NFC: removing a zero-width space between a base letter and a
     // combining mark creates a new composable pair, and NFC afterwards keeps `clean`
     // idempotent.
+    // Most text arrives in NFC: the quick check spares it the decompose-recompose pass.
+    if is_nfc_quick(unified.chars()) == IsNormalized::Yes {
+        return unified.trim().to_owned();
+    }
     let normalized: String = unified.nfc().collect();
     normalized.trim().to_owned()
 }
@@ -142,6 +146,11 @@ fn ends_with_abbreviation(before: &str) -> bool {
 /// decomposition) and its look-alikes mapped too (reference/vietnam.md §1.1, §1.5).
 /// Case is kept. Never store the result as report text: it is lossy.
 pub fn fold_ascii(text: &str) -> String {
+    // ASCII (numbers, street numbers, words typed without diacritics) has no marks to strip
+    // and no đ.
+    if text.is_ascii() {
+        return text.to_owned();
+    }
     text.nfd()
         .filter(|&c| !is_combining_mark(c))
         .map(|c| match c {
