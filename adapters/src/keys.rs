@@ -139,7 +139,7 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
 pub fn key_of(word: &str) -> String {
     // Nearly every word is NFC already (the normaliser made it so): the quick check skips the
     // composing pass, which was most of this function's time (issue 8's end-to-end profile).
-    let nfc: std::borrow::Cow<str> = if is_nfc_quick(word.chars()) == IsNormalized::Yes {
+    let nfc: std::borrow::Cow<'_, str> = if is_nfc_quick(word.chars()) == IsNormalized::Yes {
         word.into()
     } else {
         word.nfc().collect::<String>().into()
