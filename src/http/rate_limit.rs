@@ -77,6 +77,11 @@ impl RateLimits {
         })
     }
 
+    /// Whether senders are limited at all (`per_sender_per_minute` > 0).
+    pub fn limits_senders(&self) -> bool {
+        self.by_sender.is_some()
+    }
+
     /// Takes one request from the sender's allowance. `Err` carries the wait before the next
     /// one would pass.
     pub fn check_sender(&self, channel: &str, sender: &str) -> Result<(), Duration> {

@@ -96,9 +96,13 @@ pub async fn facebook_event(State(app): State<AppState>, headers: HeaderMap, bod
         tracing::warn!(channel = "facebook", reason = %e, "Webhook refused.");
         return Problem::unauthorized(&e.to_string()).into_response();
     }
-    let senders = facebook::senders(&raw);
-    if let Err(wait) = app.rate_limits.check_senders(Channel::Facebook.as_str(), senders.iter().map(String::as_str)) {
-        return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/facebook", wait);
+    // The senders are read out of the body only when there is a limit to apply them to.
+    if app.rate_limits.limits_senders() {
+        let senders = facebook::senders(&raw);
+        let allowed = app.rate_limits.check_senders(Channel::Facebook.as_str(), senders.iter().map(String::as_str));
+        if let Err(wait) = allowed {
+            return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/facebook", wait);
+        }
     }
     store_body(&app, Channel::Facebook, raw, "EVENT_RECEIVED").await
 }
@@ -141,7 +145,9 @@ pub async fn zalo_event(State(app): State<AppState>, headers: HeaderMap, body: B
         tracing::warn!(channel = "zalo", reason = %e, "Webhook refused.");
         return Problem::unauthorized(&e.to_string()).into_response();
     }
-    if let Err(wait) = app.rate_limits.check_senders(Channel::Zalo.as_str(), zalo::sender(&raw).as_deref()) {
+    if app.rate_limits.limits_senders()
+        && let Err(wait) = app.rate_limits.check_senders(Channel::Zalo.as_str(), zalo::sender(&raw).as_deref())
+    {
         return rate_limit::too_many(rate_limit::Scope::Sender, "/webhooks/zalo", wait);
     }
     store_body(&app, Channel::Zalo, raw, "OK").await

@@ -171,10 +171,7 @@ async fn bad_input_gets_a_precise_problem() {
 
     // None of these stored anything.
     let dir = server.stop().await;
-    let db =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("hue-intake.db").display())).await.unwrap();
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound").fetch_one(&db).await.unwrap();
-    assert_eq!(stored, 0);
+    assert_eq!(stored_messages(dir.path(), None).await, 0);
 }
 
 #[tokio::test]

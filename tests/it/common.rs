@@ -137,6 +137,20 @@ pub fn assert_valid_report(record: &Value) {
 /// Every byte under a directory, for "this never leaks" checks (shared with the chaos harness).
 pub use crate::pii::all_bytes_under;
 
+/// Messages stored in the data directory's SQLite file (rows of `inbound`), of one channel or
+/// of all; read-only, so it works beside a running server too.
+pub async fn stored_messages(dir: &Path, channel: Option<&str>) -> i64 {
+    let db = dir.join("hue-intake.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await.unwrap();
+    let n = sqlx::query_scalar("SELECT count(*) FROM inbound WHERE ?1 IS NULL OR channel = ?1")
+        .bind(channel)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }

@@ -17,19 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::chat::{FB_PAGE_ID, facebook_signature, messenger, now_ms, with_chat, zalo, zalo_at, zalo_signature};
-use crate::common::{APP_TOKEN, Server, jpeg_with_exif, jpeg_with_gps, problem};
+use crate::common::{APP_TOKEN, Server, jpeg_with_exif, jpeg_with_gps, problem, stored_messages};
 
 /// How long any single hostile request may take to be answered (the machine is shared: loose).
 const PROMPT: Duration = Duration::from_secs(5);
-
-/// Messages stored so far (rows of `inbound` in the server's SQLite file).
-async fn stored(dir: &Path) -> i64 {
-    let db = dir.join("hue-intake.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await.unwrap();
-    let n = sqlx::query_scalar("SELECT count(*) FROM inbound").fetch_one(&pool).await.unwrap();
-    pool.close().await;
-    n
-}
 
 /// A report body of the app channel.
 fn report(id: &str, description: &str) -> Value {
@@ -171,14 +162,14 @@ async fn forged_facebook_and_zalo_signatures_are_401_and_nothing_is_stored() {
         let p = problem(post_zalo_signed_as(&server, &zbody, signature.as_deref()).await, 401).await;
         assert!(p["detail"].as_str().unwrap().to_lowercase().contains("signature"), "{p}");
     }
-    assert_eq!(stored(server.dir.path()).await, 0, "a forged body was stored");
+    assert_eq!(stored_messages(server.dir.path(), None).await, 0, "a forged body was stored");
     assert!(server.metric(fb_refused).await >= fb_before + forged.len() as f64);
     assert!(server.metric(zalo_refused).await >= zalo_before + zforged.len() as f64);
 
     // The same bodies, signed right, are taken: the refusals above were the signatures'.
     assert_eq!(server.post_facebook_signed(&body).await.status(), 200);
     assert_eq!(server.post_zalo(&(zbody, ts)).await.status(), 200);
-    assert_eq!(stored(server.dir.path()).await, 2);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 2);
 }
 
 #[tokio::test]
@@ -192,7 +183,7 @@ async fn a_replayed_signed_body_is_answered_200_each_time_and_stored_once() {
         assert_eq!(server.post_facebook_signed(&fb).await.status(), 200);
         assert_eq!(server.post_zalo(&zl).await.status(), 200);
     }
-    assert_eq!(stored(server.dir.path()).await, 2, "each body once");
+    assert_eq!(stored_messages(server.dir.path(), None).await, 2, "each body once");
     assert!(server.metric(duplicates).await >= before + 2.0);
     server.delivered(2).await;
     let mut ids: Vec<String> =
@@ -216,13 +207,13 @@ async fn zalo_timestamps_outside_the_freshness_window_either_side_are_401() {
         let p = problem(server.post_zalo(&body).await, 401).await;
         assert!(p["detail"].as_str().unwrap().contains(word), "{p}");
     }
-    assert_eq!(stored(server.dir.path()).await, 0);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 0);
     assert!(server.metric(stale).await >= before + 3.0);
     // Inside the window (30 s old) it is taken.
     let ts = (now_ms() - 30_000).to_string();
     let fresh = zalo_at("user_send_text", "ZU-HOSTILE-3", "zh-fresh", json!({"text": "Cây đổ"}), &ts);
     assert_eq!(server.post_zalo(&fresh).await.status(), 200);
-    assert_eq!(stored(server.dir.path()).await, 1);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,7 +252,7 @@ async fn bodies_over_the_cap_are_413_declared_or_chunked_a_broken_body_is_400_an
         let p = exchange(&server, &head, broken, Duration::ZERO).await.problem(400);
         assert_eq!(p["type"], "urn:hue-intake:problem:incomplete-body", "{path}: {p}");
     }
-    assert_eq!(stored(server.dir.path()).await, 0);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 0);
 }
 
 #[tokio::test]
@@ -307,7 +298,7 @@ async fn deeply_nested_json_is_400_on_the_api_and_a_signed_webhook_body_of_it_is
     )
     .await;
     assert!(p["detail"].as_str().unwrap().contains("app_id"), "{p}");
-    assert_eq!(stored(server.dir.path()).await, 1, "only the Messenger body");
+    assert_eq!(stored_messages(server.dir.path(), None).await, 1, "only the Messenger body");
 
     // The pipeline goes on: a normal message after it becomes a record.
     let normal = messenger("PSID-DEEP", "m.after-deep", json!({"text": "Đèn đường hỏng ở kiệt 12 Nguyễn Trãi"}));
@@ -348,7 +339,7 @@ async fn a_slow_or_silent_body_gets_408_within_the_request_timeout_while_others_
         assert_eq!(p["type"], "urn:hue-intake:problem:timeout", "{p}");
         assert!(answer.took >= timeout && answer.took < timeout + PROMPT, "{:?}", answer.took);
     }
-    assert_eq!(stored(server.dir.path()).await, 1, "only the normal report");
+    assert_eq!(stored_messages(server.dir.path(), None).await, 1, "only the normal report");
 }
 
 #[tokio::test]
@@ -776,7 +767,7 @@ async fn path_tricks_in_uploaded_file_names_write_nothing_outside_the_media_stor
     assert_eq!(records.len(), 1);
     assert_media_without_names(&records[0], names.len());
     assert_only_content_addressed_media(server.dir.path());
-    assert_eq!(stored(server.dir.path()).await, 1);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 1);
 }
 
 #[tokio::test]
@@ -788,7 +779,7 @@ async fn an_upload_of_5000_parts_is_413_at_the_first_file_over_the_count_and_lea
     let p = problem(server.post_raw(Some(APP_TOKEN), &content_type, raw).await, 413).await;
     assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
     assert_eq!(p["part"], "photo10", "the eleventh file is named: {p}");
-    assert_eq!(stored(server.dir.path()).await, 0);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 0);
     // The ten files staged before the refusal were thrown away.
     let media = server.dir.path().join("media");
     let left: Vec<_> = walk(&media).into_iter().filter(|p| p.is_file()).collect();
@@ -869,7 +860,7 @@ async fn sql_and_html_in_text_fields_are_plain_text_stored_verbatim_and_never_ma
         assert_eq!(status.status(), 200);
         assert!(!status.text().await.unwrap().contains('<'), "the public status carries no report text");
     }
-    assert_eq!(stored(server.dir.path()).await, 2);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 2);
     // The operator console: its page allows no inline script, and its script puts server text
     // into the page as text only.
     let page = server.http.get(server.url("/console")).send().await.unwrap();
@@ -896,7 +887,7 @@ async fn duplicate_keys_and_control_characters_in_json_get_a_clear_answer() {
     let description = server.sink_lines()[0]["description"].as_str().unwrap().to_owned();
     assert!(!description.chars().any(|c| c.is_control() && c != '\n'), "{description:?}");
     assert!(description.contains("đường Lê Lợi"), "{description:?}");
-    assert_eq!(stored(server.dir.path()).await, 1);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -923,7 +914,7 @@ async fn hostile_hotline_calls_get_the_same_clear_answers() {
     let deep = format!(r#"{{"call_id":"deep","transcript":{}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
     let p = problem(post(deep.into_bytes()).await.unwrap(), 400).await;
     assert_eq!(p["pointer"], "/transcript", "{p}");
-    assert_eq!(stored(server.dir.path()).await, 0);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 0);
     let said = "KH: <script>alert(1)</script> cây đổ'; DROP TABLE inbound;--";
     assert_eq!(post(call("sql", said).to_string().into_bytes()).await.unwrap().status(), 202);
     server.delivered(1).await;
@@ -969,7 +960,7 @@ async fn tokens_in_query_strings_are_refused_and_never_logged() {
     assert!(logs.contains("/v1/reports"), "the logs speak of the requests");
     assert!(!logs.contains(APP_TOKEN), "a token from a query string is in the logs");
     assert!(!metrics.contains(APP_TOKEN));
-    assert_eq!(stored(&dir.path().join("data")).await, 1, "only the report sent the right way");
+    assert_eq!(stored_messages(&dir.path().join("data"), None).await, 1, "only the report sent the right way");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1008,7 +999,7 @@ async fn oversized_vietnamese_text_is_400_naming_the_field_whatever_its_normal_f
     )
     .await;
     assert_eq!(p["pointer"], "/title");
-    assert_eq!(stored(server.dir.path()).await, 0);
+    assert_eq!(stored_messages(server.dir.path(), None).await, 0);
 
     // Within the limit, counted as the record keeps it (NFC): the same text either way, and a
     // flood of combining marks, are taken, and the title stays within its 120.
